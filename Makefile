@@ -1,0 +1,160 @@
+# hpsgd-darknet: Darknet with the HPSGD distributed-training plugin.
+#
+#   make                 build/darknet (CPU), patched Darknet with the plugin
+#   make GPU=1 [CUDNN=1] [CUDA_ARCH='-gencode ...']   the same with CUDA
+#   make OPENMP=1        CPU with OpenMP
+#   make test [SAN=1]    unit, MPI and end-to-end tests (SAN=1: ASan+UBSan)
+#   make demo            the README's main command: 2-rank training on Fashion-MNIST
+#   make bench | study   benchmarks on emulated hosts (BENCHMARKS.md)
+#   make fuzz            libFuzzer over the [hpsgd] option parser
+#   make patches-check   the patch series applies cleanly to pristine Darknet
+#   make DARKNET_SRC=/path/to/darknet   build from a checkout of pjreddie/darknet 61c9d02e
+#
+# Darknet's source is never stored here: it is the .orig.tar.xz of Debian's
+# source package darknet, fetched into build/ and checked by sha256.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+GPU ?= 0
+CUDNN ?= 0
+OPENMP ?= 0
+SAN ?= 0
+DEBUG ?= 0
+CUDA_PATH ?= /usr/local/cuda
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+DARKNET_SRC ?=
+
+BUILD := build
+DL := $(BUILD)/dl
+PRISTINE := $(if $(DARKNET_SRC),$(BUILD)/darknet-ext,$(BUILD)/darknet-pristine)
+VARIANT := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(DARKNET_SRC),-ext)
+VDIR := $(BUILD)/$(VARIANT)
+TREE := $(VDIR)/darknet
+PLUGIN_LIB := $(VDIR)/libhpsgd.a
+DARKNET := $(BUILD)/darknet
+STOCK_TREE := $(BUILD)/stock/darknet
+MPICC := mpicc
+
+# Debian packages each target needs; scripts/ensure-packages installs what is missing.
+BUILD_PKGS := gcc make patch xz-utils dpkg-dev libopenmpi-dev openmpi-bin
+TEST_PKGS := $(BUILD_PKGS) libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind
+DEMO_PKGS := $(BUILD_PKGS) dataset-fashion-mnist gnuplot-nox
+FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
+
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ifeq ($(DEBUG),1)
+OPT_FLAGS := -O0 -g
+else
+OPT_FLAGS := -O2 -g
+endif
+
+# The plugin sees darknet.h with exactly the library's GPU/CUDNN defines.
+DN_DEFS := $(if $(filter 1,$(GPU)),-DGPU -isystem $(CUDA_PATH)/include) $(if $(filter 1,$(CUDNN)),-DCUDNN)
+PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT_FLAGS) $(SAN_FLAGS) $(DN_DEFS) \
+                 -isystem $(TREE)/include -isystem $(TREE)/src -Iplugin
+PLUGIN_SRCS := $(wildcard plugin/*.c)
+PLUGIN_HDRS := $(wildcard plugin/*.h)
+PLUGIN_OBJS := $(patsubst plugin/%.c,$(VDIR)/plugin/%.o,$(PLUGIN_SRCS))
+
+, := ,
+DN_LDFLAGS := $(SAN_FLAGS) $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64)
+DN_MAKE_VARS := CC=$(MPICC) GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(DEBUG) OPENCV=0 \
+                NVCC=$(CUDA_PATH)/bin/nvcc ARCH="$(CUDA_ARCH)" \
+                HPSGD_CFLAGS="$(SAN_FLAGS) $(if $(filter 1,$(GPU)),-I$(CUDA_PATH)/include)" \
+                HPSGD_LDFLAGS="$(DN_LDFLAGS)"
+
+.PHONY: all deps patches-check test unit demo bench study fuzz clean distclean FORCE
+
+all: $(DARKNET)
+
+deps:
+	@scripts/ensure-packages $(BUILD_PKGS)
+	@$(if $(filter 1,$(GPU)),test -x $(CUDA_PATH)/bin/nvcc || { echo "error: GPU=1 needs nvcc at $(CUDA_PATH)/bin/nvcc (set CUDA_PATH)" >&2; exit 1; })
+
+# ---------------------------------------------------------------- sources
+
+$(BUILD)/darknet-pristine/.stamp: scripts/fetch-darknet | deps
+	@scripts/fetch-darknet $(DL) $(BUILD)/darknet-pristine
+	@touch $@
+
+$(BUILD)/darknet-ext/.stamp: FORCE | deps
+	@test -f "$(DARKNET_SRC)/src/network.c" || { echo "error: DARKNET_SRC=$(DARKNET_SRC) is not a Darknet tree (no src/network.c)" >&2; exit 1; }
+	@if [ ! -f $@ ] || [ "$$(cat $@)" != "$(abspath $(DARKNET_SRC))" ]; then \
+	    rm -rf $(BUILD)/darknet-ext && mkdir -p $(BUILD)/darknet-ext && \
+	    tar -C "$(DARKNET_SRC)" --exclude=.git -cf - . | tar -C $(BUILD)/darknet-ext -xf - && \
+	    { git -C "$(DARKNET_SRC)" rev-parse HEAD 2>/dev/null | grep -q '^61c9d02e' || \
+	      echo "warning: $(DARKNET_SRC) is not pjreddie/darknet 61c9d02e; the patches may not apply" >&2; } && \
+	    echo "$(abspath $(DARKNET_SRC))" > $@; fi
+
+# A patched copy per variant, re-made whenever a patch changes.
+$(TREE)/.patched: $(PRISTINE)/.stamp patches/series $(wildcard patches/*.patch)
+	@rm -rf $(TREE).tmp && mkdir -p $(VDIR) && cp -a $(PRISTINE) $(TREE).tmp && rm -f $(TREE).tmp/.stamp
+	@for p in $$(grep -v '^#' patches/series); do \
+	    patch -d $(TREE).tmp -p1 --fuzz=0 --forward --no-backup-if-mismatch -s < patches/$$p >$(TREE).tmp/.patch.log 2>&1 || \
+	    { echo "error: patches/$$p does not apply to $(PRISTINE) (see $(TREE).tmp/.patch.log); is it pjreddie/darknet 61c9d02e?" >&2; exit 1; }; \
+	done
+	@rm -rf $(TREE) && mv $(TREE).tmp $(TREE) && touch $@
+
+patches-check: $(PRISTINE)/.stamp
+	@rm -rf $(BUILD)/patches-check && cp -a $(PRISTINE) $(BUILD)/patches-check
+	@n=0; for p in $$(grep -v '^#' patches/series); do \
+	    patch -d $(BUILD)/patches-check -p1 --fuzz=0 --forward --no-backup-if-mismatch < patches/$$p > $(BUILD)/patches-check.log 2>&1 || \
+	    { echo "error: patches/$$p does not apply cleanly:" >&2; cat $(BUILD)/patches-check.log >&2; exit 1; }; \
+	    if grep -qiE 'offset|fuzz' $(BUILD)/patches-check.log; then echo "error: patches/$$p needs offset or fuzz:" >&2; cat $(BUILD)/patches-check.log >&2; exit 1; fi; \
+	    n=$$((n+1)); done; \
+	for p in patches/*.patch; do grep -qx "$$(basename $$p)" patches/series || { echo "error: $$p is not in patches/series" >&2; exit 1; }; done; \
+	echo "patches-check: $$n patches apply to pristine Darknet without offset or fuzz"
+	@rm -rf $(BUILD)/patches-check $(BUILD)/patches-check.log
+
+# ------------------------------------------------------------------ build
+
+$(TREE)/src/hpsgd.h: plugin/hpsgd.h $(TREE)/.patched
+	@cp $< $@
+
+$(VDIR)/plugin/%.o: plugin/%.c $(PLUGIN_HDRS) $(TREE)/.patched | deps
+	@mkdir -p $(@D)
+	$(MPICC) $(PLUGIN_CFLAGS) -c $< -o $@
+
+$(PLUGIN_LIB): $(PLUGIN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(TREE)/darknet: $(PLUGIN_LIB) $(TREE)/src/hpsgd.h FORCE
+	+@$(if $(filter 1,$(GPU)),LIBRARY_PATH=$(CUDA_PATH)/lib64/stubs) $(MAKE) --no-print-directory -C $(TREE) obj darknet \
+	    $(DN_MAKE_VARS) HPSGD_LIB=$(abspath $(PLUGIN_LIB)) > $(VDIR)/darknet-build.log 2>&1 || \
+	    { tail -30 $(VDIR)/darknet-build.log >&2; echo "error: building Darknet ($(VARIANT)) failed; full log: $(VDIR)/darknet-build.log" >&2; exit 1; }
+
+# build/darknet is the binary of the variant built last.
+$(DARKNET): $(TREE)/darknet FORCE
+	@cmp -s $< $@ || { cp $< $@ && echo "built $@ ($(VARIANT))"; }
+
+# Unpatched Darknet, for the stock-behaviour test; one change: DARKNET_LOADER_THREADS.
+$(STOCK_TREE)/.prepared: $(PRISTINE)/.stamp tests/stock-loader-threads.patch
+	@rm -rf $(STOCK_TREE) && mkdir -p $(dir $(STOCK_TREE)) && cp -a $(PRISTINE) $(STOCK_TREE) && rm -f $(STOCK_TREE)/.stamp
+	@patch -d $(STOCK_TREE) -p1 --fuzz=0 -s < tests/stock-loader-threads.patch
+	@touch $@
+
+$(BUILD)/darknet-stock: $(STOCK_TREE)/.prepared FORCE
+	+@$(MAKE) --no-print-directory -C $(STOCK_TREE) obj darknet CC=$(MPICC) OPENCV=0 > $(BUILD)/stock/build.log 2>&1 || \
+	    { tail -30 $(BUILD)/stock/build.log >&2; echo "error: building stock Darknet failed" >&2; exit 1; }
+	@cmp -s $(STOCK_TREE)/darknet $@ || cp $(STOCK_TREE)/darknet $@
+
+# ------------------------------------------------------------------ tests
+
+include tests/tests.mk
+
+# ------------------------------------------------------- demo, bench, fuzz
+
+include scripts/scripts.mk
+
+clean:
+	rm -rf $(BUILD)/cpu* $(BUILD)/gpu* $(BUILD)/stock $(BUILD)/tests $(DARKNET) $(BUILD)/darknet-stock
+
+distclean:
+	rm -rf $(BUILD)
+
+FORCE:

@@ -1,0 +1,487 @@
+/*
+ * comm.c - the background MPI thread: start-up, negotiation, the ring
+ * all-reduce, the stall inspector, shutdown.
+ *
+ * Why a hand-written ring rather than MPI_Allreduce: the MPI standard does
+ * not promise that every rank gets the same bits from a float sum, and the
+ * global model must be bit-identical on all ranks. In a ring reduce-scatter
+ * each segment is summed exactly once, in a fixed order (starting at the rank
+ * that owns it), and then copied to everyone, so all ranks hold the same
+ * bits, run after run. It also moves 2(N-1)/N of the buffer per rank, the
+ * bandwidth optimum, and its point-to-point requests can be polled with a
+ * deadline, which a blocking collective cannot.
+ *
+ * Why poll with a short sleep: Open MPI progresses only inside MPI calls, and
+ * a blocking wait busy-polls a core that the training thread needs (see
+ * ../shared/notes/mpi-facts.md). MPI_Testall plus a nanosleep of poll_us
+ * keeps the socket buffers moving at link speed on the links we target and
+ * leaves the core to training. The thread also sets mpi_yield_when_idle.
+ */
+#include "comm.h"
+
+#include <errno.h>
+#include <mpi.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { TAG_READY = 7101, TAG_GO = 7102, TAG_RING = 7103 };
+
+/* The training thread's abort request; read by the MPI thread while it waits. */
+static _Atomic int abort_request;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case HPSGD_JOB_BCAST: return "broadcast";
+    case HPSGD_JOB_ALLGATHER: return "gather";
+    case HPSGD_JOB_ALLREDUCE: return "all-reduce";
+    default: return "unknown job";
+    }
+}
+
+/* The stall inspector's verdict: say why on stderr, then end the whole job. */
+static void stall_abort(hpsgd_comm *c, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hpsgd: rank %d: %s; aborting the job\n", c->rank, msg);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1); /* MPI_Abort does not return; this is for the compiler and a broken MPI */
+}
+
+static void check_abort_request(hpsgd_comm *c)
+{
+    int code = atomic_load(&abort_request);
+    if (code) {
+        fflush(stdout);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, code);
+        _exit(code);
+    }
+    (void)c;
+}
+
+static void poll_sleep(const hpsgd_comm *c)
+{
+    struct timespec ts = {0, c->poll_us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits for all n requests until deadline. Returns 0, or -1 on timeout with the
+ * requests still pending (the caller reports and aborts). */
+static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
+{
+    for (;;) {
+        int flag = 0;
+        if (MPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+            stall_abort(c, "MPI_Testall failed");
+        if (flag) return 0;
+        check_abort_request(c);
+        if (now_s() > deadline) return -1;
+        poll_sleep(c);
+    }
+}
+
+/* Every job starts here: each rank tells rank 0 which job it is at; rank 0
+ * checks that all agree and says go. Rank 0 names the ranks that never came. */
+static void negotiate(hpsgd_comm *c, const hpsgd_job *job, double deadline)
+{
+    uint64_t mine[3] = {c->seq, (uint64_t)job->kind,
+                        job->kind == HPSGD_JOB_ALLREDUCE ? (uint64_t)job->count : (uint64_t)job->bytes};
+    if (c->size == 1) return;
+    if (c->rank == 0) {
+        int peers = c->size - 1;
+        uint64_t (*theirs)[3] = calloc((size_t)peers, sizeof *theirs);
+        MPI_Request *reqs = calloc((size_t)peers, sizeof *reqs);
+        if (!theirs || !reqs) stall_abort(c, "out of memory in the negotiation of %s", job->what);
+        for (int r = 1; r < c->size; ++r)
+            MPI_Irecv(theirs[r - 1], 3, MPI_UINT64_T, r, TAG_READY, MPI_COMM_WORLD, &reqs[r - 1]);
+        if (wait_all(c, peers, reqs, deadline)) {
+            char missing[400] = "";
+            size_t used = 0;
+            int nmissing = 0;
+            for (int r = 1; r < c->size; ++r) {
+                int done = 0;
+                MPI_Test(&reqs[r - 1], &done, MPI_STATUS_IGNORE);
+                if (done) continue;
+                ++nmissing;
+                int w = snprintf(missing + used, sizeof missing - used, "%s%d", used ? ", " : "", r);
+                if (w > 0 && (size_t)w < sizeof missing - used) used += (size_t)w;
+            }
+            stall_abort(c, "%s stalled: rank%s %s %s not joined after %.0f s (timeout)", job->what,
+                        nmissing > 1 ? "s" : "", missing, nmissing > 1 ? "have" : "has", c->timeout_s);
+        }
+        for (int r = 1; r < c->size; ++r) {
+            const uint64_t *t = theirs[r - 1];
+            if (t[0] != mine[0] || t[1] != mine[1] || t[2] != mine[2])
+                stall_abort(c,
+                            "ranks disagree: rank %d is at job %llu (%s of %llu) while rank 0 is at job %llu "
+                            "(%s of %llu, %s)",
+                            r, (unsigned long long)t[0], kind_name((int)t[1]), (unsigned long long)t[2],
+                            (unsigned long long)mine[0], kind_name((int)mine[1]), (unsigned long long)mine[2],
+                            job->what);
+        }
+        for (int r = 1; r < c->size; ++r)
+            MPI_Isend(mine, 3, MPI_UINT64_T, r, TAG_GO, MPI_COMM_WORLD, &reqs[r - 1]);
+        if (wait_all(c, peers, reqs, deadline)) stall_abort(c, "%s: could not release the other ranks", job->what);
+        free(theirs);
+        free(reqs);
+    } else {
+        uint64_t go[3];
+        MPI_Request reqs[2];
+        MPI_Isend(mine, 3, MPI_UINT64_T, 0, TAG_READY, MPI_COMM_WORLD, &reqs[0]);
+        MPI_Irecv(go, 3, MPI_UINT64_T, 0, TAG_GO, MPI_COMM_WORLD, &reqs[1]);
+        /* Rank 0 reports first and by name; ours is the fallback if rank 0 is the one stuck. */
+        double grace = c->timeout_s * 0.1 > 5 ? c->timeout_s * 0.1 : 5;
+        if (wait_all(c, 2, reqs, deadline + grace))
+            stall_abort(c, "%s: rank 0 has not started it after %.0f s (rank 0, or a rank it waits for, is stuck)",
+                        job->what, c->timeout_s + grace);
+    }
+}
+
+static void job_bcast(hpsgd_comm *c, const hpsgd_job *job, double deadline)
+{
+    unsigned char *p = job->data;
+    size_t left = job->bytes;
+    while (left) {
+        int n = left > (1u << 30) ? (1 << 30) : (int)left;
+        MPI_Request req;
+        MPI_Ibcast(p, n, MPI_BYTE, 0, MPI_COMM_WORLD, &req);
+        if (wait_all(c, 1, &req, deadline)) stall_abort(c, "%s: broadcast not finished after %.0f s", job->what, c->timeout_s);
+        if (c->rank == 0) c->job_bytes_sent += (uint64_t)n * (uint64_t)(c->size - 1);
+        p += n;
+        left -= (size_t)n;
+    }
+}
+
+static void job_allgather(hpsgd_comm *c, const hpsgd_job *job, double deadline)
+{
+    MPI_Request req;
+    if (job->bytes > (size_t)(1 << 30)) stall_abort(c, "%s: gather of %zu bytes is too large", job->what, job->bytes);
+    MPI_Iallgather(job->data, (int)job->bytes, MPI_BYTE, job->out, (int)job->bytes, MPI_BYTE, MPI_COMM_WORLD, &req);
+    if (wait_all(c, 1, &req, deadline)) stall_abort(c, "%s: gather not finished after %.0f s", job->what, c->timeout_s);
+    c->job_bytes_sent += (uint64_t)job->bytes * (uint64_t)(c->size - 1);
+}
+
+/* Segment s of a chunk of len floats: [s*len/N, (s+1)*len/N). */
+static size_t seg_begin(size_t len, int s, int n) { return (size_t)((unsigned long long)len * (unsigned)s / (unsigned)n); }
+
+/* Reduce-scatter step: send segment `send_seg` to the right, receive segment
+ * `recv_seg` from the left in pieces (double-buffered) and add it into ours. */
+static void ring_reduce_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
+                             const char *what)
+{
+    int n = c->size, right = (c->rank + 1) % n, left = (c->rank + n - 1) % n;
+    size_t sb = seg_begin(len, send_seg, n), se = seg_begin(len, send_seg + 1, n);
+    size_t rb = seg_begin(len, recv_seg, n), re = seg_begin(len, recv_seg + 1, n);
+    size_t piece = c->piece_floats;
+    size_t send_pieces = (se - sb + piece - 1) / piece, recv_pieces = (re - rb + piece - 1) / piece;
+
+    MPI_Request *sends = calloc(send_pieces ? send_pieces : 1, sizeof *sends);
+    if (!sends) stall_abort(c, "out of memory in %s", what);
+    for (size_t p = 0; p < send_pieces; ++p) {
+        size_t b = sb + p * piece, e = b + piece < se ? b + piece : se;
+        MPI_Isend(chunk + b, (int)(e - b), MPI_FLOAT, right, TAG_RING, MPI_COMM_WORLD, &sends[p]);
+        c->job_bytes_sent += (e - b) * sizeof(float);
+    }
+    MPI_Request recvs[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    size_t posted = 0;
+    for (; posted < recv_pieces && posted < 2; ++posted) {
+        size_t b = rb + posted * piece, e = b + piece < re ? b + piece : re;
+        MPI_Irecv(c->ring_scratch + (posted % 2) * piece, (int)(e - b), MPI_FLOAT, left, TAG_RING, MPI_COMM_WORLD,
+                  &recvs[posted % 2]);
+    }
+    for (size_t p = 0; p < recv_pieces; ++p) {
+        if (wait_all(c, 1, &recvs[p % 2], deadline))
+            stall_abort(c, "%s stalled: no data from rank %d (left neighbour in the ring) after %.0f s", what, left,
+                        c->timeout_s);
+        size_t b = rb + p * piece, e = b + piece < re ? b + piece : re;
+        const float *in = c->ring_scratch + (p % 2) * piece;
+        float *dst = chunk + b;
+        for (size_t i = 0; i < e - b; ++i) dst[i] += in[i];
+        if (posted < recv_pieces) {
+            size_t nb = rb + posted * piece, ne = nb + piece < re ? nb + piece : re;
+            MPI_Irecv(c->ring_scratch + (posted % 2) * piece, (int)(ne - nb), MPI_FLOAT, left, TAG_RING,
+                      MPI_COMM_WORLD, &recvs[posted % 2]);
+            ++posted;
+        }
+    }
+    if (send_pieces && wait_all(c, (int)send_pieces, sends, deadline))
+        stall_abort(c, "%s stalled: rank %d (right neighbour in the ring) took no data for %.0f s", what, right,
+                    c->timeout_s);
+    free(sends);
+}
+
+/* All-gather step: pass a finished segment on, receive the next one in place. */
+static void ring_gather_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
+                             const char *what)
+{
+    int n = c->size, right = (c->rank + 1) % n, left = (c->rank + n - 1) % n;
+    size_t sb = seg_begin(len, send_seg, n), se = seg_begin(len, send_seg + 1, n);
+    size_t rb = seg_begin(len, recv_seg, n), re = seg_begin(len, recv_seg + 1, n);
+    MPI_Request reqs[2];
+    MPI_Irecv(chunk + rb, (int)(re - rb), MPI_FLOAT, left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
+    MPI_Isend(chunk + sb, (int)(se - sb), MPI_FLOAT, right, TAG_RING, MPI_COMM_WORLD, &reqs[1]);
+    c->job_bytes_sent += (se - sb) * sizeof(float);
+    if (wait_all(c, 2, reqs, deadline))
+        stall_abort(c, "%s stalled: ring exchange with ranks %d and %d not finished after %.0f s", what, left, right,
+                    c->timeout_s);
+}
+
+static void job_allreduce(hpsgd_comm *c, const hpsgd_job *job, double deadline)
+{
+    int n = c->size, r = c->rank;
+    if (n == 1) return;
+    for (size_t start = 0; start < job->count; start += c->chunk_floats) {
+        size_t len = job->count - start < c->chunk_floats ? job->count - start : c->chunk_floats;
+        float *chunk = job->floats + start;
+        /* Segment s starts at rank s and collects ranks s+1, s+2, ... in that
+         * order; after n-1 steps rank r holds the sum of segment r+1. */
+        for (int k = 0; k < n - 1; ++k)
+            ring_reduce_step(c, chunk, len, (r - k + n) % n, (r - k - 1 + n) % n, deadline, job->what);
+        for (int k = 0; k < n - 1; ++k)
+            ring_gather_step(c, chunk, len, (r + 1 - k + n) % n, (r - k + n) % n, deadline, job->what);
+    }
+}
+
+static void run_job(hpsgd_comm *c, const hpsgd_job *job)
+{
+    double start = now_s(), cpu0 = thread_cpu_ms();
+    double deadline = start + c->timeout_s;
+    c->job_bytes_sent = 0;
+    ++c->seq;
+    negotiate(c, job, deadline);
+    switch (job->kind) {
+    case HPSGD_JOB_BCAST: job_bcast(c, job, deadline); break;
+    case HPSGD_JOB_ALLGATHER: job_allgather(c, job, deadline); break;
+    case HPSGD_JOB_ALLREDUCE: job_allreduce(c, job, deadline); break;
+    }
+    c->job_ms = 1e3 * (now_s() - start);
+    c->job_cpu_ms = thread_cpu_ms() - cpu0;
+}
+
+static void set_state(hpsgd_comm *c, hpsgd_comm_state s)
+{
+    pthread_mutex_lock(&c->lock);
+    c->state = s;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void *comm_main(void *arg)
+{
+    hpsgd_comm *c = arg;
+    /* Blocking waits inside Open MPI then give the core back (mpi-facts.md);
+     * 0: a user's own setting wins. */
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+    int provided = 0;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->error, sizeof c->error, "MPI_Init_thread failed");
+        c->state = HPSGD_COMM_FAILED;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    if (provided < MPI_THREAD_FUNNELED) {
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->error, sizeof c->error,
+                 "MPI provides thread level %d, below MPI_THREAD_FUNNELED (%d) that the MPI thread needs", provided,
+                 MPI_THREAD_FUNNELED);
+        c->state = HPSGD_COMM_FAILED;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        MPI_Finalize();
+        return NULL;
+    }
+    MPI_Comm local;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &local);
+    MPI_Comm_rank(local, &c->local_rank);
+    MPI_Comm_size(local, &c->local_size);
+    MPI_Comm_free(&local);
+
+    set_state(c, HPSGD_COMM_IDLE);
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        while (c->state != HPSGD_COMM_QUEUED && !c->stop_requested && !atomic_load(&abort_request))
+            pthread_cond_wait(&c->cond, &c->lock);
+        if (c->state != HPSGD_COMM_QUEUED) {
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        hpsgd_job job = c->job;
+        c->state = HPSGD_COMM_BUSY;
+        pthread_mutex_unlock(&c->lock);
+
+        run_job(c, &job);
+
+        pthread_mutex_lock(&c->lock);
+        ++c->jobs_done;
+        c->state = HPSGD_COMM_DONE;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+    }
+    check_abort_request(c);
+    MPI_Finalize();
+    set_state(c, HPSGD_COMM_STOPPED);
+    return NULL;
+}
+
+static long env_long(const char *name, long def, long lo, long hi)
+{
+    const char *s = getenv(name);
+    if (!s || !*s) return def;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return (*end || v < lo || v > hi) ? def : v;
+}
+
+/* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait. */
+static struct timespec deadline_in(double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double t = (double)ts.tv_nsec * 1e-9 + seconds;
+    ts.tv_sec += (time_t)t;
+    ts.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+    return ts;
+}
+
+int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->state = HPSGD_COMM_STARTING;
+    c->timeout_s = timeout_s;
+    c->chunk_floats = chunk_floats ? chunk_floats : 1;
+    c->piece_floats = (size_t)env_long("HPSGD_PIECE_FLOATS", 256 * 1024, 1024, 1L << 28);
+    if (c->piece_floats > c->chunk_floats) c->piece_floats = c->chunk_floats;
+    c->poll_us = env_long("HPSGD_POLL_US", 100, 0, 1000000);
+    c->ring_scratch = malloc(2 * c->piece_floats * sizeof(float));
+    if (!c->ring_scratch) {
+        snprintf(err, errlen, "out of memory for the ring buffer");
+        return -1;
+    }
+    if (pthread_create(&c->thread, NULL, comm_main, c)) {
+        snprintf(err, errlen, "cannot start the MPI thread: %s", strerror(errno));
+        return -1;
+    }
+    c->thread_started = 1;
+    /* MPI start-up includes connecting to mpirun; bound it like any job. */
+    struct timespec until = deadline_in(timeout_s + 60);
+    pthread_mutex_lock(&c->lock);
+    int rc = 0;
+    while (c->state == HPSGD_COMM_STARTING && rc == 0) rc = pthread_cond_timedwait(&c->cond, &c->lock, &until);
+    hpsgd_comm_state s = c->state;
+    if (s == HPSGD_COMM_FAILED) snprintf(err, errlen, "%s", c->error);
+    pthread_mutex_unlock(&c->lock);
+    if (s == HPSGD_COMM_IDLE) return 0;
+    if (s == HPSGD_COMM_STARTING) {
+        snprintf(err, errlen, "MPI did not start within %.0f s", timeout_s + 60);
+        return -1; /* the thread is stuck inside MPI_Init; the caller exits */
+    }
+    pthread_join(c->thread, NULL);
+    c->thread_started = 0;
+    return -1;
+}
+
+void hpsgd_comm_submit(hpsgd_comm *c, const hpsgd_job *job)
+{
+    pthread_mutex_lock(&c->lock);
+    c->job = *job;
+    c->state = HPSGD_COMM_QUEUED;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+int hpsgd_comm_finished(hpsgd_comm *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int done = c->state == HPSGD_COMM_DONE || c->state == HPSGD_COMM_FAILED || c->state == HPSGD_COMM_IDLE;
+    pthread_mutex_unlock(&c->lock);
+    return done;
+}
+
+int hpsgd_comm_wait(hpsgd_comm *c, char *err, size_t errlen)
+{
+    /* The MPI thread bounds each job by timeout_s (and aborts on a stall); this
+     * outer bound only catches a thread stuck where no deadline reaches. */
+    double bound = 2 * c->timeout_s + 60;
+    struct timespec until = deadline_in(bound);
+    pthread_mutex_lock(&c->lock);
+    int rc = 0;
+    while ((c->state == HPSGD_COMM_QUEUED || c->state == HPSGD_COMM_BUSY) && rc == 0)
+        rc = pthread_cond_timedwait(&c->cond, &c->lock, &until);
+    hpsgd_comm_state s = c->state;
+    if (s == HPSGD_COMM_DONE) c->state = HPSGD_COMM_IDLE;
+    pthread_mutex_unlock(&c->lock);
+    if (s == HPSGD_COMM_IDLE || s == HPSGD_COMM_DONE) return 0;
+    if (s == HPSGD_COMM_FAILED) snprintf(err, errlen, "%s", c->error);
+    else snprintf(err, errlen, "the MPI thread did not finish %s within %.0f s", c->job.what, bound);
+    return -1;
+}
+
+int hpsgd_comm_run(hpsgd_comm *c, const hpsgd_job *job, char *err, size_t errlen)
+{
+    hpsgd_comm_submit(c, job);
+    return hpsgd_comm_wait(c, err, errlen);
+}
+
+void hpsgd_comm_stop(hpsgd_comm *c)
+{
+    if (!c->thread_started) return;
+    char err[64];
+    hpsgd_comm_wait(c, err, sizeof err);
+    pthread_mutex_lock(&c->lock);
+    c->stop_requested = 1;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    c->thread_started = 0;
+    free(c->ring_scratch);
+    c->ring_scratch = NULL;
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+}
+
+void hpsgd_comm_abort(hpsgd_comm *c, int code)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (c && c->thread_started) {
+        atomic_store(&abort_request, code ? code : 1);
+        pthread_mutex_lock(&c->lock);
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        /* MPI_Abort ends this process too; if the MPI thread cannot get there,
+         * leave anyway: mpirun then ends the other ranks. */
+        sleep(10);
+    }
+    _exit(code ? code : 1);
+}

@@ -1,0 +1,101 @@
+/*
+ * comm.h - the background MPI thread.
+ *
+ * One pthread owns every MPI call, from MPI_Init_thread to MPI_Finalize (as in
+ * Horovod's background thread). The training thread hands it one job at a
+ * time and either polls for completion or waits with a bound; it never calls
+ * MPI itself. Every job starts with a tiny negotiation through rank 0, which
+ * is how the stall inspector knows which ranks have not joined, and every
+ * wait inside the thread has a deadline: a stall aborts the job, it never
+ * hangs it.
+ */
+#ifndef HPSGD_COMM_H
+#define HPSGD_COMM_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    HPSGD_JOB_BCAST = 1, /* bytes from rank 0 to every rank */
+    HPSGD_JOB_ALLGATHER, /* bytes from every rank into out[size * bytes] */
+    HPSGD_JOB_ALLREDUCE  /* float sum over ranks, in place, same bits everywhere */
+} hpsgd_job_kind;
+
+typedef struct hpsgd_job {
+    hpsgd_job_kind kind;
+    void *data;         /* bcast, allgather: this rank's bytes */
+    void *out;          /* allgather: size * bytes */
+    size_t bytes;       /* bcast, allgather */
+    float *floats;      /* allreduce */
+    size_t count;       /* allreduce */
+    char what[64];      /* "round 12", for messages */
+} hpsgd_job;
+
+typedef enum {
+    HPSGD_COMM_STARTING,
+    HPSGD_COMM_IDLE,
+    HPSGD_COMM_QUEUED,
+    HPSGD_COMM_BUSY,
+    HPSGD_COMM_DONE,
+    HPSGD_COMM_FAILED,
+    HPSGD_COMM_STOPPED
+} hpsgd_comm_state;
+
+typedef struct hpsgd_comm {
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;        /* every state change, both directions */
+
+    /* Under lock. */
+    hpsgd_comm_state state;
+    int stop_requested;
+    hpsgd_job job;
+    char error[512];
+
+    /* Written by the MPI thread before it reports IDLE the first time. */
+    int rank, size, local_rank, local_size;
+
+    /* Settings, fixed at start. */
+    double timeout_s;           /* one job's bound */
+    size_t chunk_floats;        /* allreduce chunk */
+    size_t piece_floats;        /* ring message size within a chunk */
+    long poll_us;               /* sleep between MPI_Testall calls while waiting */
+
+    /* Figures of the last finished job (read after DONE). */
+    double job_ms;              /* wall time of the job, negotiation included */
+    double job_cpu_ms;          /* CPU time the MPI thread used for it */
+    uint64_t job_bytes_sent;
+    uint64_t jobs_done;
+
+    /* MPI thread only. */
+    uint64_t seq;               /* jobs started, the same on every rank */
+    float *ring_scratch;        /* two pieces, for receiving while adding */
+} hpsgd_comm;
+
+/* Starts the thread, which initialises MPI; waits (bounded) until it reports
+ * rank and size. Returns 0, or -1 with err set. */
+int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char *err, size_t errlen);
+
+/* Queues a job; the thread must be idle (no job in flight). */
+void hpsgd_comm_submit(hpsgd_comm *c, const hpsgd_job *job);
+
+/* 1 when the job in flight has finished (or failed), without waiting. */
+int hpsgd_comm_finished(hpsgd_comm *c);
+
+/* Waits for the job in flight, with a bound. Returns 0, or -1 with err set. */
+int hpsgd_comm_wait(hpsgd_comm *c, char *err, size_t errlen);
+
+/* submit + wait. */
+int hpsgd_comm_run(hpsgd_comm *c, const hpsgd_job *job, char *err, size_t errlen);
+
+/* Waits for any job in flight, has the thread call MPI_Finalize, joins it. */
+void hpsgd_comm_stop(hpsgd_comm *c);
+
+/* Has the thread call MPI_Abort (a fatal error seen by the training thread),
+ * so that no other rank waits in a collective this rank will never enter.
+ * Does not return. */
+void hpsgd_comm_abort(hpsgd_comm *c, int code);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * hpsgd.h - the hooks that patched Darknet calls (see patches/).
+ *
+ * Every hook is a no-op that reproduces stock Darknet when the cfg has no
+ * [hpsgd] section, so an unmodified cfg trains exactly as before. Only the
+ * training thread calls these functions.
+ */
+#ifndef HPSGD_H
+#define HPSGD_H
+
+#include "darknet.h"
+
+/* Which training command called hpsgd_train_begin(). */
+#define HPSGD_DETECTOR 1
+#define HPSGD_CLASSIFIER 2
+
+/* examples/darknet.c, main(): remembers the command line; returns the GPU a
+ * rank should use when neither -i nor -gpus is given (stock: 0). */
+int hpsgd_main(int argc, char **argv);
+
+/* src/parser.c: takes every [hpsgd] section out of the parsed cfg, so that it
+ * is neither a layer nor counted in make_network(), and validates it. */
+void hpsgd_cfg_sections(char *cfgfile, list *sections);
+
+/* examples/{detector,classifier}.c, after the network is loaded and the train
+ * list is read: starts MPI and the background thread, makes every rank hold
+ * rank 0's model, seeds the data sampling. */
+void hpsgd_train_begin(network *net, int task, char **paths, int npaths, int ngpus, char *weightfile,
+                       char *backup_dir, char *base);
+
+/* Loader threads for load_data(): stock_default, the [hpsgd] key, the
+ * DARKNET_LOADER_THREADS environment variable, or a per-rank share of cores. */
+int hpsgd_loader_threads(int stock_default);
+
+/* rand() for choices every rank must make alike (random=1 resize). */
+int hpsgd_shared_rand(void);
+
+/* src/network.c, right after update_network(): the HPSGD step. */
+void hpsgd_after_update(network *net);
+
+/* After Darknet's per-iteration line: the plugin's figures and CSV row. */
+void hpsgd_iteration_end(network *net, float loss, float avg_loss);
+
+/* Saving cadence: the multiple of `period` that the global iteration reached in
+ * this iteration, or 0. Stock: get_current_batch(net) when it is a multiple. */
+int hpsgd_crossed(network *net, int period);
+
+/* save_weights() of the global model, by rank 0 only, written atomically. */
+void hpsgd_save_weights(network *net, char *filename);
+
+/* Before the final save: finish the round in flight, merge, agree on the end,
+ * and load the global model into the network. */
+void hpsgd_train_end(network *net);
+
+#endif

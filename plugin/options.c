@@ -1,0 +1,294 @@
+/*
+ * options.c - parsing and validation of the [hpsgd] cfg section.
+ *
+ * Darknet's own option_find_* functions silently fall back to defaults on a
+ * typo and accept "abc" as 0. A distributed job that starts with a wrong
+ * setting wastes a cluster, so every key here is checked strictly and every
+ * rejection names the file, the key, the value and what is allowed.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "option_list.h"
+
+/* Darknet's parser.c keeps this struct private; this is the same layout. */
+typedef struct {
+    char *type;
+    list *options;
+} darknet_section;
+
+typedef enum { KEY_ENUM, KEY_INT, KEY_REAL, KEY_PATH } key_kind;
+
+typedef struct {
+    const char *name;
+    key_kind kind;
+    const char *const *choices; /* KEY_ENUM: NULL-terminated names, index = value */
+    double min, max;            /* KEY_INT, KEY_REAL: inclusive range */
+    int min_exclusive;          /* KEY_REAL: value must be > min */
+    const char *why_min;        /* extra words when below min, e.g. "0 is meaningless" */
+} key_spec;
+
+static const char *const mode_names[] = {"hpsgd", "sync", "average", NULL};
+static const char *const merge_names[] = {"reset", "eager", NULL};
+static const char *const shard_names[] = {"rank", "none", NULL};
+static const char *const lr_scale_names[] = {"none", "linear", "sqrt", NULL};
+static const char *const print_names[] = {"rank0", "all", NULL};
+
+static const key_spec keys[] = {
+    {"mode", KEY_ENUM, mode_names, 0, 0, 0, NULL},
+    {"merge", KEY_ENUM, merge_names, 0, 0, 0, NULL},
+    {"interval", KEY_INT, NULL, 1, 1000000, 0, "a round needs at least one step"},
+    {"max_stale", KEY_INT, NULL, 0, 1000000, 0, NULL},
+    {"chunk_mb", KEY_REAL, NULL, 0.0625, 4096, 0, NULL},
+    {"stats", KEY_INT, NULL, 0, 1, 0, NULL},
+    {"seed", KEY_INT, NULL, 0, 4294967295.0, 0, NULL},
+    {"shard", KEY_ENUM, shard_names, 0, 0, 0, NULL},
+    {"verify", KEY_INT, NULL, 0, 1000000000, 0, NULL},
+    {"timeout", KEY_REAL, NULL, 0, 604800, 1, "a round needs time"},
+    {"log", KEY_PATH, NULL, 0, 0, 0, NULL},
+    {"lr_scale", KEY_ENUM, lr_scale_names, 0, 0, 0, NULL},
+    {"loader_threads", KEY_INT, NULL, 0, 256, 0, NULL},
+    {"print", KEY_ENUM, print_names, 0, 0, 0, NULL},
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+const char *hpsgd_mode_name(hpsgd_mode m) { return mode_names[m]; }
+const char *hpsgd_merge_name(hpsgd_merge m) { return merge_names[m]; }
+const char *hpsgd_lr_scale_name(hpsgd_lr_scale s) { return lr_scale_names[s]; }
+
+void hpsgd_options_defaults(hpsgd_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->mode = HPSGD_MODE_HPSGD;
+    o->merge = HPSGD_MERGE_RESET;
+    o->interval = 4;
+    /* Measured (BENCHMARKS.md, max_stale sweep): 2 keeps the wait near zero
+     * when an all-reduce takes about one step, yet bounds staleness. */
+    o->max_stale = 2;
+    o->chunk_mb = 16;
+    o->stats = 1;
+    o->seed = 0;
+    o->shard = HPSGD_SHARD_RANK;
+    o->verify = 0;
+    o->timeout = 300;
+    o->lr_scale = HPSGD_LR_LINEAR;
+    o->loader_threads = 0;
+    o->print_all = 0;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void list_choices(const char *const *choices, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; choices[i]; ++i) {
+        int n = snprintf(out + used, outlen - used, "%s%s", i ? " | " : "", choices[i]);
+        if (n < 0 || (size_t)n >= outlen - used) break;
+        used += (size_t)n;
+    }
+}
+
+static void list_keys(char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYS; ++i) {
+        int n = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", keys[i].name);
+        if (n < 0 || (size_t)n >= outlen - used) break;
+        used += (size_t)n;
+    }
+}
+
+static const key_spec *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; ++i)
+        if (strcmp(keys[i].name, name) == 0) return &keys[i];
+    return NULL;
+}
+
+/* Strict numbers: the whole value must be one decimal number in range. */
+static int parse_number(const key_spec *k, const char *cfgfile, const char *val,
+                        double *out, char *err, size_t errlen)
+{
+    char range[96];
+    if (k->kind == KEY_INT)
+        snprintf(range, sizeof range, "an integer from %.0f to %.0f", k->min, k->max);
+    else
+        snprintf(range, sizeof range, "a number %s %g and at most %g",
+                 k->min_exclusive ? "above" : "from", k->min, k->max);
+
+    const char *p = val;
+    while (*p == ' ' || *p == '\t') ++p;
+    errno = 0;
+    char *end = NULL;
+    double v;
+    if (k->kind == KEY_INT) {
+        if (*p == '-' && strspn(p + 1, "0123456789") == strlen(p + 1) && p[1])
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: negative; allowed: %s", cfgfile, k->name, val, range);
+        if (!*p || strspn(p, "+0123456789") != strlen(p) || strchr(p + 1, '+'))
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: not an integer; allowed: %s", cfgfile, k->name, val, range);
+        unsigned long long u = strtoull(p, &end, 10);
+        if (errno == ERANGE || u > (unsigned long long)k->max)
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: out of range; allowed: %s", cfgfile, k->name, val, range);
+        v = (double)u;
+    } else {
+        v = strtod(p, &end);
+        if (end == p || *end != '\0' || isnan(v))
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: not a number; allowed: %s", cfgfile, k->name, val, range);
+        if (errno == ERANGE || isinf(v))
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: out of range; allowed: %s", cfgfile, k->name, val, range);
+        if (v < 0)
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: negative; allowed: %s", cfgfile, k->name, val, range);
+    }
+    if (v < k->min || (k->min_exclusive && v <= k->min)) {
+        if (v == 0 && k->why_min)
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: zero is meaningless here (%s); allowed: %s", cfgfile,
+                        k->name, val, k->why_min, range);
+        if (v == 0)
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: zero is meaningless here; allowed: %s", cfgfile, k->name,
+                        val, range);
+        return fail(err, errlen, "%s: [hpsgd] %s=%s: too small; allowed: %s", cfgfile, k->name, val, range);
+    }
+    if (v > k->max)
+        return fail(err, errlen, "%s: [hpsgd] %s=%s: too large; allowed: %s", cfgfile, k->name, val, range);
+    *out = v;
+    return 0;
+}
+
+static int apply(hpsgd_options *o, const key_spec *k, const char *cfgfile, const char *val,
+                 char *err, size_t errlen)
+{
+    if (val[0] == '\0')
+        return fail(err, errlen, "%s: [hpsgd] %s=: empty value", cfgfile, k->name);
+
+    if (k->kind == KEY_ENUM) {
+        for (int i = 0; k->choices[i]; ++i) {
+            if (strcmp(val, k->choices[i]) == 0) {
+                if (strcmp(k->name, "mode") == 0) o->mode = (hpsgd_mode)i;
+                else if (strcmp(k->name, "merge") == 0) o->merge = (hpsgd_merge)i;
+                else if (strcmp(k->name, "shard") == 0) o->shard = (hpsgd_shard)i;
+                else if (strcmp(k->name, "lr_scale") == 0) o->lr_scale = (hpsgd_lr_scale)i;
+                else if (strcmp(k->name, "print") == 0) o->print_all = i;
+                return 0;
+            }
+        }
+        char allowed[128];
+        list_choices(k->choices, allowed, sizeof allowed);
+        return fail(err, errlen, "%s: [hpsgd] %s=%s: unknown value; allowed: %s", cfgfile, k->name, val, allowed);
+    }
+
+    if (k->kind == KEY_PATH) {
+        if (strlen(val) >= sizeof(o->log))
+            return fail(err, errlen, "%s: [hpsgd] %s=%.40s...: path too long; allowed: up to %zu bytes", cfgfile,
+                        k->name, val, sizeof(o->log) - 1);
+        snprintf(o->log, sizeof o->log, "%s", val);
+        return 0;
+    }
+
+    double v = 0;
+    if (parse_number(k, cfgfile, val, &v, err, errlen)) return -1;
+    if (strcmp(k->name, "interval") == 0) o->interval = (int)v;
+    else if (strcmp(k->name, "max_stale") == 0) o->max_stale = (int)v;
+    else if (strcmp(k->name, "chunk_mb") == 0) o->chunk_mb = v;
+    else if (strcmp(k->name, "stats") == 0) o->stats = (int)v;
+    else if (strcmp(k->name, "seed") == 0) o->seed = (unsigned long)v;
+    else if (strcmp(k->name, "verify") == 0) o->verify = (int)v;
+    else if (strcmp(k->name, "timeout") == 0) o->timeout = v;
+    else if (strcmp(k->name, "loader_threads") == 0) o->loader_threads = (int)v;
+    return 0;
+}
+
+int hpsgd_options_parse(hpsgd_options *o, const char *cfgfile, list *kvps, char *err, size_t errlen)
+{
+    o->present = 1;
+    for (node *n = kvps ? kvps->front : NULL; n; n = n->next) {
+        kvp *p = (kvp *)n->val;
+        const key_spec *k = find_key(p->key);
+        if (!k) {
+            char allowed[256];
+            list_keys(allowed, sizeof allowed);
+            return fail(err, errlen, "%s: [hpsgd] %s=%s: unknown key; allowed keys: %s", cfgfile, p->key,
+                        p->val, allowed);
+        }
+        for (node *m = kvps->front; m != n; m = m->next) {
+            if (strcmp(((kvp *)m->val)->key, p->key) == 0)
+                return fail(err, errlen, "%s: [hpsgd] %s=%s: key given twice; allowed: once per section",
+                            cfgfile, p->key, p->val);
+        }
+        if (apply(o, k, cfgfile, p->val, err, errlen)) return -1;
+        p->used = 1;
+    }
+    return 0;
+}
+
+/* The same release as parser.c's free_section(): key and value share the line. */
+static void free_darknet_section(darknet_section *s)
+{
+    free(s->type);
+    node *n = s->options->front;
+    while (n) {
+        kvp *pair = (kvp *)n->val;
+        free(pair->key);
+        free(pair);
+        node *next = n->next;
+        free(n);
+        n = next;
+    }
+    free(s->options);
+    free(s);
+}
+
+static void unlink_node(list *l, node *n)
+{
+    if (n->prev) n->prev->next = n->next;
+    else l->front = n->next;
+    if (n->next) n->next->prev = n->prev;
+    else l->back = n->prev;
+    --l->size;
+    free(n);
+}
+
+int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, list *sections, char *err,
+                                size_t errlen)
+{
+    int seen_net = 0, found = 0, rc = 0;
+    node *n = sections->front;
+    while (n) {
+        node *next = n->next;
+        darknet_section *s = (darknet_section *)n->val;
+        int is_net = strcmp(s->type, "[net]") == 0 || strcmp(s->type, "[network]") == 0;
+        int is_ours = strcmp(s->type, "[hpsgd]") == 0;
+        if (!is_ours && strcasecmp(s->type, "[hpsgd]") == 0 && rc == 0)
+            rc = fail(err, errlen, "%s: section %s: unknown section; did you mean [hpsgd] (lower case)?", cfgfile,
+                      s->type);
+        if (is_net) seen_net = 1;
+        if (is_ours) {
+            if (rc == 0 && found)
+                rc = fail(err, errlen, "%s: [hpsgd]: section given twice; allowed: one [hpsgd] section", cfgfile);
+            if (rc == 0 && !seen_net)
+                rc = fail(err, errlen, "%s: [hpsgd]: placed before [net]; allowed: after the [net] section",
+                          cfgfile);
+            if (rc == 0) rc = hpsgd_options_parse(o, cfgfile, s->options, err, errlen);
+            found = 1;
+            free_darknet_section(s);
+            unlink_node(sections, n);
+        }
+        n = next;
+    }
+    return rc;
+}

@@ -1,0 +1,70 @@
+/*
+ * registry.h - every trainable tensor of a Darknet network, in save_weights()
+ * order, and the fused buffer layout they map to.
+ */
+#ifndef HPSGD_REGISTRY_H
+#define HPSGD_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "darknet.h"
+#include "options.h"
+
+typedef struct hpsgd_tensor {
+    float **slot;   /* the layer field that holds the host pointer (swapped to save G) */
+    float *gpu;     /* the device copy, or NULL when training on the CPU */
+    size_t n;       /* floats */
+    size_t offset;  /* position in the fused buffer, when it travels */
+    int layer;      /* index in net->layers */
+    int travels;    /* 0 for rolling statistics when stats=0 */
+} hpsgd_tensor;
+
+typedef struct hpsgd_registry {
+    hpsgd_tensor *tensors;
+    int count;
+    size_t fused_floats;     /* floats in the fused buffer */
+    size_t saved_floats;     /* floats save_weights() writes */
+    size_t *saved_upto;      /* saved floats of layers [0, i], per layer i */
+    int nlayers;
+} hpsgd_registry;
+
+/* Bytes of the header save_weights() writes: major, minor, revision, seen. */
+#define HPSGD_WEIGHTS_HEADER_BYTES (3 * sizeof(int) + sizeof(size_t))
+
+/* Enumerates the tensors of net. use_gpu: record *_gpu pointers (GPU build
+ * with gpu_index >= 0). Returns 0, or -1 (out of memory) with err set. */
+int hpsgd_registry_build(hpsgd_registry *r, network *net, int with_stats, int use_gpu, char *err,
+                         size_t errlen);
+void hpsgd_registry_free(hpsgd_registry *r);
+
+/* Copies between the live layer tensors and a fused buffer. */
+void hpsgd_registry_gather(const hpsgd_registry *r, float *fused);
+void hpsgd_registry_scatter(const hpsgd_registry *r, const float *fused);
+
+/* GPU: device -> host copies of the travelling tensors, and back. No-ops on CPU. */
+void hpsgd_registry_pull(const hpsgd_registry *r);
+void hpsgd_registry_push(const hpsgd_registry *r);
+
+/* Points every travelling tensor at its slice of fused (to save G with
+ * Darknet's own writer), or back at the live arrays when fused is NULL. */
+void hpsgd_registry_point_at(hpsgd_registry *r, float *fused, float **saved_ptrs);
+
+/* A weights file for this network is valid if its size is the header plus
+ * the tensors of the first k layers, for some k (Darknet loads prefixes such
+ * as darknet53.conv.74 for transfer learning). Returns k >= 0 or -1. */
+int hpsgd_registry_match_file_size(const hpsgd_registry *r, size_t bytes);
+
+/* A 64-bit hash of bytes (FNV-1a over 8-byte words), for model checksums. */
+uint64_t hpsgd_hash(const void *data, size_t bytes, uint64_t seed);
+
+/* What ranks compare before the first step: network layout and settings. */
+#define HPSGD_FP_FIELDS 14
+typedef struct hpsgd_fingerprint {
+    uint64_t v[HPSGD_FP_FIELDS];
+} hpsgd_fingerprint;
+extern const char *const hpsgd_fingerprint_names[HPSGD_FP_FIELDS];
+void hpsgd_fingerprint_make(hpsgd_fingerprint *fp, network *net, const hpsgd_registry *r,
+                            const hpsgd_options *o);
+
+#endif

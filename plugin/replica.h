@@ -1,0 +1,50 @@
+/*
+ * replica.h - the global model G, the replica R and the merge arithmetic of
+ * the three modes (see ../shared/notes/algorithm.md, restated in README.md).
+ *
+ * R is Darknet's own live weights; G and the fused buffer are ours:
+ *   global  G   identical on every rank, the model that is saved;
+ *   comm        n + extras floats handed to the MPI thread: this rank's change
+ *               D on the way out, the sum A over ranks on the way back;
+ *   base    B   merge=eager only: G plus this rank's change still in flight.
+ * Memory: 2n floats (reset) or 3n (eager) on top of Darknet's own model.
+ */
+#ifndef HPSGD_REPLICA_H
+#define HPSGD_REPLICA_H
+
+#include <stddef.h>
+
+#include "registry.h"
+
+typedef struct hpsgd_replica {
+    const hpsgd_registry *reg;
+    size_t n;       /* floats in the fused model */
+    size_t extras;  /* floats riding along after the model (images, steps, ...) */
+    float *global;  /* G */
+    float *base;    /* B, or NULL with merge=reset */
+    float *comm;    /* D, then A */
+} hpsgd_replica;
+
+/* Allocates G (copied from the live tensors), comm, and B when eager. */
+int hpsgd_replica_init(hpsgd_replica *p, const hpsgd_registry *reg, size_t extras, int eager);
+void hpsgd_replica_free(hpsgd_replica *p);
+size_t hpsgd_replica_overhead_bytes(const hpsgd_replica *p);
+
+/* Re-reads G from the live tensors (after rank 0's broadcast lands in them). */
+void hpsgd_replica_reset_global(hpsgd_replica *p);
+
+/* mode=hpsgd, at a merge point, in one pass:
+ *   D = R - G (reset) or R - B (eager);  if have_round: G += A/N;
+ *   comm = D;  R = G (reset) or B = G + D, R = B (eager). */
+void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks);
+
+/* mode=hpsgd at the end: merge the last round without launching another:
+ *   G += A/N;  R = G (reset) or R = G + (R - B), B = G (eager). */
+void hpsgd_replica_merge_last(hpsgd_replica *p, float nranks);
+
+/* Blocking rounds (sync, average, the final round): comm = R - G, then after
+ * the all-reduce G += A/N and R = G. */
+void hpsgd_replica_diff(hpsgd_replica *p);
+void hpsgd_replica_merge(hpsgd_replica *p, float nranks);
+
+#endif
