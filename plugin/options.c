@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "option_list.h"
+#include "utils.h"
 
 /* Darknet's parser.c keeps this struct private; this is the same layout. */
 typedef struct {
@@ -213,27 +214,51 @@ static int apply(hpsgd_options *o, const key_spec *k, const char *cfgfile, const
     return 0;
 }
 
-int hpsgd_options_parse(hpsgd_options *o, const char *cfgfile, list *kvps, char *err, size_t errlen)
+/* One "key=value" line of the section, as Darknet's reader normalised it. */
+static int parse_line(hpsgd_options *o, const char *where, char *line, char *seen, char *err, size_t errlen)
 {
-    o->present = 1;
-    for (node *n = kvps ? kvps->front : NULL; n; n = n->next) {
-        kvp *p = (kvp *)n->val;
-        const key_spec *k = find_key(p->key);
-        if (!k) {
-            char allowed[256];
-            list_keys(allowed, sizeof allowed);
-            return fail(err, errlen, "%s: [hpsgd] %s=%s: unknown key; allowed keys: %s", cfgfile, p->key,
-                        p->val, allowed);
-        }
-        for (node *m = kvps->front; m != n; m = m->next) {
-            if (strcmp(((kvp *)m->val)->key, p->key) == 0)
-                return fail(err, errlen, "%s: [hpsgd] %s=%s: key given twice; allowed: once per section",
-                            cfgfile, p->key, p->val);
-        }
-        if (apply(o, k, cfgfile, p->val, err, errlen)) return -1;
-        p->used = 1;
+    char *eq = strchr(line, '=');
+    if (!eq)
+        return fail(err, errlen, "%s: [hpsgd] %s: not a key=value line", where, line);
+    *eq = '\0';
+    const char *key = line, *val = eq + 1;
+    const key_spec *k = find_key(key);
+    if (!k) {
+        char allowed[256];
+        list_keys(allowed, sizeof allowed);
+        return fail(err, errlen, "%s: [hpsgd] %s=%s: unknown key; allowed keys: %s", where, key, val, allowed);
     }
-    return 0;
+    if (seen[k - keys])
+        return fail(err, errlen, "%s: [hpsgd] %s=%s: key given twice; allowed: once per section", where, key, val);
+    seen[k - keys] = 1;
+    return apply(o, k, where, val, err, errlen);
+}
+
+/* Reads the [hpsgd] section from the file itself: Darknet's read_cfg() drops
+ * "key=" lines (with a message that names neither file nor section) and we
+ * want to reject them, with a line number, like every other bad value. */
+static int read_section(hpsgd_options *o, const char *cfgfile, char *err, size_t errlen)
+{
+    FILE *f = fopen(cfgfile, "r");
+    if (!f) return fail(err, errlen, "%s: cannot read it again for [hpsgd]", cfgfile);
+    char seen[NKEYS] = {0};
+    int lineno = 0, inside = 0, rc = 0;
+    char *line;
+    o->present = 1;
+    while ((line = fgetl(f)) != NULL) {
+        ++lineno;
+        strip(line);
+        if (line[0] == '[') {
+            inside = strcmp(line, "[hpsgd]") == 0;
+        } else if (inside && rc == 0 && line[0] && line[0] != '#' && line[0] != ';') {
+            char where[HPSGD_PATH_MAX + 32];
+            snprintf(where, sizeof where, "%s:%d", cfgfile, lineno);
+            rc = parse_line(o, where, line, seen, err, errlen);
+        }
+        free(line);
+    }
+    fclose(f);
+    return rc;
 }
 
 /* The same release as parser.c's free_section(): key and value share the line. */
@@ -283,12 +308,12 @@ int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, list *sec
             if (rc == 0 && !seen_net)
                 rc = fail(err, errlen, "%s: [hpsgd]: placed before [net]; allowed: after the [net] section",
                           cfgfile);
-            if (rc == 0) rc = hpsgd_options_parse(o, cfgfile, s->options, err, errlen);
             found = 1;
             free_darknet_section(s);
             unlink_node(sections, n);
         }
         n = next;
     }
+    if (rc == 0 && found) rc = read_section(o, cfgfile, err, errlen);
     return rc;
 }

@@ -34,14 +34,11 @@ typedef struct hpsgd_options {
 
 void hpsgd_options_defaults(hpsgd_options *o);
 
-/* Parses the key/value list (Darknet kvp nodes) of one [hpsgd] section into o.
- * Returns 0, or -1 with a one-line message naming cfgfile, key and value. */
-int hpsgd_options_parse(hpsgd_options *o, const char *cfgfile, list *kvps,
-                        char *err, size_t errlen);
-
 /* Takes every [hpsgd] section out of Darknet's parsed section list (freeing
- * it) and parses it into o. Rejects a duplicate section, one placed before
- * [net], and misspellings such as [HPSGD]. Returns 0 or -1 with err set. */
+ * it) and parses it, from cfgfile, into o. Rejects a duplicate section, one
+ * placed before [net], misspellings such as [HPSGD], and every bad key or
+ * value. Returns 0, or -1 with a one-line message naming file, line, key,
+ * value and what is allowed. */
 int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, list *sections,
                                 char *err, size_t errlen);
 

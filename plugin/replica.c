@@ -88,16 +88,15 @@ void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks)
 
 void hpsgd_replica_merge_last(hpsgd_replica *p, float nranks)
 {
-    if (!p->base) {
-        hpsgd_replica_merge(p, nranks);
-        return;
-    }
+    /* The replica's steps since the last launch are R - G (reset: R started
+     * from G) or R - B (eager); they stay in R for the final round. */
     FOR_EACH_SLICE(p, {
+        const float *since = b ? b : g;
         for (size_t i = 0; i < count; ++i) {
-            float local = r[i] - b[i];
+            float local = r[i] - since[i];
             float gi = g[i] + c[i] / nranks;
             g[i] = gi;
-            b[i] = gi;
+            if (b) b[i] = gi;
             r[i] = gi + local;
         }
     })

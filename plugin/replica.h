@@ -39,7 +39,7 @@ void hpsgd_replica_reset_global(hpsgd_replica *p);
 void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks);
 
 /* mode=hpsgd at the end: merge the last round without launching another:
- *   G += A/N;  R = G (reset) or R = G + (R - B), B = G (eager). */
+ *   G += A/N;  R = G + (steps since the launch: R - G_old, or R - B when eager). */
 void hpsgd_replica_merge_last(hpsgd_replica *p, float nranks);
 
 /* Blocking rounds (sync, average, the final round): comm = R - G, then after

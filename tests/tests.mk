@@ -1,1 +1,45 @@
-# tests (filled in below)
+# tests/tests.mk - included by the top-level Makefile.
+#
+#   make test          build everything, run unit, MPI and end-to-end tests
+#   make test SAN=1    the unit and MPI tests under ASan+UBSan (and the e2e
+#                      tests with the sanitized build)
+#   make unit          only the cmocka unit tests
+#   make test TESTS='options ring'   only tests whose name contains a word
+
+TEST_DIR := $(BUILD)/tests/$(VARIANT)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(TEST_DIR)/%,$(wildcard tests/unit/test_*.c))
+MPI_TESTS := $(patsubst tests/mpi/%.c,$(TEST_DIR)/%,$(wildcard tests/mpi/test_*.c))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(TEST_DIR)/%,$(wildcard tests/tools/*.c))
+MKDATA := $(BUILD)/mkdata
+
+# What linking against Darknet's library needs, as in Darknet's own Makefile.
+# The plugin and Darknet call each other: one link group.
+DN_LIBS := -Wl$(,)--start-group $(PLUGIN_LIB) $(TREE)/libdarknet.a -Wl$(,)--end-group -lm -pthread \
+           $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64 -lcuda -lcudart -lcublas -lcurand -lstdc++) \
+           $(if $(filter 1,$(CUDNN)),-lcudnn) $(if $(filter 1,$(OPENMP)),-fopenmp)
+
+.PHONY: test-deps
+test-deps:
+	@scripts/ensure-packages $(TEST_PKGS)
+
+$(TEST_DIR)/test_%: tests/unit/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) $(PLUGIN_CFLAGS) -Itests/unit $< $(DN_LIBS) -lcmocka -o $@
+
+$(TEST_DIR)/test_%: tests/mpi/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) $(PLUGIN_CFLAGS) $< $(DN_LIBS) -o $@
+
+$(TEST_DIR)/%: tests/tools/%.c | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 $(SAN_FLAGS) $< -o $@ -lm
+
+$(MKDATA): scripts/mkdata.c $(PRISTINE)/.stamp
+	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I$(PRISTINE)/src $< -o $@ -lm
+
+unit: $(UNIT_TESTS)
+	@TEST_DIR=$(TEST_DIR) tests/run-tests --only-unit
+
+test: test-deps all $(BUILD)/darknet-stock $(UNIT_TESTS) $(MPI_TESTS) $(TEST_TOOLS) $(MKDATA)
+	@DARKNET=$(DARKNET) DARKNET_STOCK=$(BUILD)/darknet-stock TEST_DIR=$(TEST_DIR) MKDATA=$(MKDATA) \
+	    VARIANT=$(VARIANT) SAN=$(SAN) tests/run-tests $(TESTS)

@@ -1,0 +1,247 @@
+/*
+ * test_options.c - the [hpsgd] section: defaults, every key, every rejection,
+ * and the section-level rules, through Darknet's own cfg reader.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "option_list.h"
+#include "options.h"
+
+/* Darknet's parser.c section and its release function (not in a header). */
+typedef struct {
+    char *type;
+    list *options;
+} section;
+void free_section(section *s);
+
+static void free_sections(list *sections)
+{
+    for (node *n = sections->front; n; n = n->next) free_section((section *)n->val);
+    free_list(sections);
+}
+
+/* Writes text to a temporary cfg file (path) and reads it with Darknet's
+ * read_cfg(); the caller unlinks path. */
+static list *sections_from(const char *text, char *path)
+{
+    strcpy(path, "/tmp/hpsgd-test-XXXXXX.cfg");
+    int fd = mkstemps(path, 4);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return read_cfg(path);
+}
+
+/* Parses "[net]\n[hpsgd]\n<body>" and returns the rc; err holds the message. */
+static int parse_body(const char *body, hpsgd_options *o, char *err, size_t errlen)
+{
+    char text[2048], path[64];
+    snprintf(text, sizeof text, "[net]\nbatch=1\n\n[hpsgd]\n%s\n\n[convolutional]\nfilters=1\n", body);
+    list *sections = sections_from(text, path);
+    hpsgd_options_defaults(o);
+    err[0] = '\0';
+    int rc = hpsgd_options_take_sections(o, path, sections, err, errlen);
+    /* The [hpsgd] section is gone either way; [net] and the layer remain. */
+    assert_int_equal(sections->size, 2);
+    free_sections(sections);
+    unlink(path);
+    /* Messages start with the file and the line of the first body line. */
+    if (rc) {
+        char where[80];
+        snprintf(where, sizeof where, "%s:", path);
+        assert_memory_equal(err, where, strlen(where));
+    }
+    return rc;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    hpsgd_options o;
+    hpsgd_options_defaults(&o);
+    assert_int_equal(o.present, 0);
+    assert_int_equal(o.mode, HPSGD_MODE_HPSGD);
+    assert_int_equal(o.merge, HPSGD_MERGE_RESET);
+    assert_int_equal(o.interval, 4);
+    assert_true(o.max_stale >= 1);
+    assert_true(o.chunk_mb == 16);
+    assert_int_equal(o.stats, 1);
+    assert_int_equal(o.seed, 0);
+    assert_int_equal(o.shard, HPSGD_SHARD_RANK);
+    assert_int_equal(o.verify, 0);
+    assert_true(o.timeout == 300);
+    assert_string_equal(o.log, "");
+    assert_int_equal(o.lr_scale, HPSGD_LR_LINEAR);
+    assert_int_equal(o.loader_threads, 0);
+    assert_int_equal(o.print_all, 0);
+}
+
+static void test_every_key(void **state)
+{
+    (void)state;
+    hpsgd_options o;
+    char err[512];
+    int rc = parse_body("mode=average\nmerge=eager\ninterval=7\nmax_stale=0\nchunk_mb=0.5\nstats=0\nseed=4294967295\n"
+                        "shard=none\nverify=3\ntimeout=2.5\nlog=build/x.csv\nlr_scale=sqrt\nloader_threads=3\nprint=all",
+                        &o, err, sizeof err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(o.present, 1);
+    assert_int_equal(o.mode, HPSGD_MODE_AVERAGE);
+    assert_int_equal(o.merge, HPSGD_MERGE_EAGER);
+    assert_int_equal(o.interval, 7);
+    assert_int_equal(o.max_stale, 0);
+    assert_true(o.chunk_mb == 0.5);
+    assert_int_equal(o.stats, 0);
+    assert_true(o.seed == 4294967295UL);
+    assert_int_equal(o.shard, HPSGD_SHARD_NONE);
+    assert_int_equal(o.verify, 3);
+    assert_true(o.timeout == 2.5);
+    assert_string_equal(o.log, "build/x.csv");
+    assert_int_equal(o.lr_scale, HPSGD_LR_SQRT);
+    assert_int_equal(o.loader_threads, 3);
+    assert_int_equal(o.print_all, 1);
+
+    assert_int_equal(parse_body("mode=sync\nlr_scale=none\nshard=rank\nprint=rank0", &o, err, sizeof err), 0);
+    assert_int_equal(o.mode, HPSGD_MODE_SYNC);
+    assert_int_equal(o.lr_scale, HPSGD_LR_NONE);
+    /* Darknet's reader strips blanks: "mode = hpsgd" is "mode=hpsgd". */
+    assert_int_equal(parse_body("mode = hpsgd\n  max_stale = 5  ", &o, err, sizeof err), 0);
+    assert_int_equal(o.max_stale, 5);
+    /* An empty section is valid: all defaults. */
+    assert_int_equal(parse_body("", &o, err, sizeof err), 0);
+    assert_int_equal(o.present, 1);
+}
+
+typedef struct {
+    const char *body;
+    const char *expect[3]; /* substrings of the one-line message */
+} bad_case;
+
+static const bad_case bad_cases[] = {
+    {"mdoe=hpsgd", {":5: [hpsgd] mdoe=hpsgd: unknown key", "allowed keys: mode, merge", NULL}},
+    {"mode=", {":5: [hpsgd] mode=: empty value", NULL}},
+    {"mode=fast", {"mode=fast: unknown value", "allowed: hpsgd | sync | average", NULL}},
+    {"mode=HPSGD", {"mode=HPSGD: unknown value", NULL}},
+    {"merge=lazy", {"merge=lazy: unknown value", "reset | eager", NULL}},
+    {"shard=some", {"shard=some: unknown value", "rank | none", NULL}},
+    {"lr_scale=2", {"lr_scale=2: unknown value", "none | linear | sqrt", NULL}},
+    {"print=some", {"print=some: unknown value", "rank0 | all", NULL}},
+    {"interval=abc", {"interval=abc: not an integer", "an integer from 1 to 1000000", NULL}},
+    {"interval=0", {"interval=0: zero is meaningless here (a round needs at least one step)", NULL}},
+    {"interval=-3", {"interval=-3: negative", NULL}},
+    {"interval=2.5", {"interval=2.5: not an integer", NULL}},
+    {"interval=1000001", {"interval=1000001: out of range", NULL}},
+    {"interval=99999999999999999999999", {"out of range", NULL}},
+    {"interval=4x", {"interval=4x: not an integer", NULL}},
+    {"max_stale=-1", {"max_stale=-1: negative", "from 0 to 1000000", NULL}},
+    {"max_stale=1e3", {"max_stale=1e3: not an integer", NULL}},
+    {"chunk_mb=0", {"chunk_mb=0: zero is meaningless here", NULL}},
+    {"chunk_mb=0.01", {"chunk_mb=0.01: too small", "from 0.0625 and at most 4096", NULL}},
+    {"chunk_mb=5000", {"chunk_mb=5000: too large", NULL}},
+    {"chunk_mb=nan", {"chunk_mb=nan: not a number", NULL}},
+    {"chunk_mb=inf", {"chunk_mb=inf: out of range", NULL}},
+    {"chunk_mb=1e999", {"chunk_mb=1e999: out of range", NULL}},
+    {"chunk_mb=16MB", {"chunk_mb=16MB: not a number", NULL}},
+    {"chunk_mb=-2", {"chunk_mb=-2: negative", NULL}},
+    {"stats=2", {"stats=2: out of range", "from 0 to 1", NULL}},
+    {"stats=yes", {"stats=yes: not an integer", NULL}},
+    {"seed=4294967296", {"seed=4294967296: out of range", NULL}},
+    {"seed=-1", {"seed=-1: negative", NULL}},
+    {"verify=-1", {"verify=-1: negative", NULL}},
+    {"timeout=0", {"timeout=0: zero is meaningless here (a round needs time)", NULL}},
+    {"timeout=-5", {"timeout=-5: negative", NULL}},
+    {"timeout=1e9", {"timeout=1e9: too large", NULL}},
+    {"loader_threads=1000", {"loader_threads=1000: out of range", NULL}},
+    {"log=", {"log=: empty value", NULL}},
+    {"mode=sync\nmode=hpsgd", {":6: [hpsgd] mode=hpsgd: key given twice", NULL}},
+    {"mode", {":5: [hpsgd] mode: not a key=value line", NULL}},
+    {"# a comment\n\nverify=x", {":7: [hpsgd] verify=x: not an integer", NULL}},
+};
+
+static void test_rejections(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; ++i) {
+        hpsgd_options o;
+        char err[512];
+        int rc = parse_body(bad_cases[i].body, &o, err, sizeof err);
+        if (rc != -1) fail_msg("accepted bad input '%s'", bad_cases[i].body);
+        assert_null(strchr(err, '\n'));
+        for (int k = 0; k < 3 && bad_cases[i].expect[k]; ++k)
+            if (!strstr(err, bad_cases[i].expect[k]))
+                fail_msg("for '%s': message '%s' lacks '%s'", bad_cases[i].body, err, bad_cases[i].expect[k]);
+    }
+}
+
+static int take(const char *text, char *err, size_t errlen, hpsgd_options *o)
+{
+    char path[64];
+    list *sections = sections_from(text, path);
+    hpsgd_options_defaults(o);
+    int rc = hpsgd_options_take_sections(o, path, sections, err, errlen);
+    free_sections(sections);
+    unlink(path);
+    return rc;
+}
+
+static void test_sections(void **state)
+{
+    (void)state;
+    hpsgd_options o;
+    char err[512];
+    assert_int_equal(take("[net]\nbatch=1\n[convolutional]\nfilters=2\n", err, sizeof err, &o), 0);
+    assert_int_equal(o.present, 0);
+
+    assert_int_equal(take("[hpsgd]\nmode=sync\n[net]\nbatch=1\n", err, sizeof err, &o), -1);
+    assert_non_null(strstr(err, ".cfg: [hpsgd]: placed before [net]"));
+
+    assert_int_equal(take("[net]\n[hpsgd]\nmode=sync\n[hpsgd]\nmode=hpsgd\n", err, sizeof err, &o), -1);
+    assert_non_null(strstr(err, ".cfg: [hpsgd]: section given twice"));
+
+    assert_int_equal(take("[net]\n[HPSGD]\nmode=sync\n", err, sizeof err, &o), -1);
+    assert_non_null(strstr(err, "section [HPSGD]: unknown section; did you mean [hpsgd]"));
+
+    /* At the end of the cfg, after the last layer, is fine. */
+    assert_int_equal(take("[net]\n[convolutional]\nfilters=2\n[hpsgd]\nmode=average\ninterval=2\n", err, sizeof err, &o),
+                     0);
+    assert_int_equal(o.mode, HPSGD_MODE_AVERAGE);
+    assert_int_equal(o.interval, 2);
+}
+
+/* A cfg with [hpsgd] parses into a network with exactly the other layers. */
+static void test_network_without_section(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/hpsgd-net-XXXXXX.cfg";
+    int fd = mkstemps(path, 4);
+    const char *text = "[net]\nbatch=1\nwidth=8\nheight=8\nchannels=1\n[hpsgd]\nmode=sync\n"
+                       "[convolutional]\nfilters=2\nsize=3\nstride=1\npad=1\nactivation=leaky\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    network *net = parse_network_cfg(path);
+    unlink(path);
+    assert_int_equal(net->n, 1);
+    assert_int_equal(net->layers[0].type, CONVOLUTIONAL);
+    free_network(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_sections),
+        cmocka_unit_test(test_network_without_section),
+    };
+    return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+}
