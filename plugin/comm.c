@@ -277,7 +277,11 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
     switch (job->kind) {
     case HPSGD_JOB_BCAST: job_bcast(c, job, deadline); break;
     case HPSGD_JOB_ALLGATHER: job_allgather(c, job, deadline); break;
-    case HPSGD_JOB_ALLREDUCE: job_allreduce(c, job, deadline); break;
+    case HPSGD_JOB_ALLREDUCE:
+        job_allreduce(c, job, deadline);
+        /* Tests stretch rounds to make the overlap visible on a fast link. */
+        if (c->test_round_delay_us) usleep((useconds_t)c->test_round_delay_us);
+        break;
     }
     c->job_ms = 1e3 * (now_s() - start);
     c->job_cpu_ms = thread_cpu_ms() - cpu0;
@@ -383,6 +387,7 @@ int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char 
     c->piece_floats = (size_t)env_long("HPSGD_PIECE_FLOATS", 256 * 1024, 1024, 1L << 28);
     if (c->piece_floats > c->chunk_floats) c->piece_floats = c->chunk_floats;
     c->poll_us = env_long("HPSGD_POLL_US", 100, 0, 1000000);
+    c->test_round_delay_us = env_long("HPSGD_TEST_ROUND_DELAY_US", 0, 0, 60000000);
     c->ring_scratch = malloc(2 * c->piece_floats * sizeof(float));
     if (!c->ring_scratch) {
         snprintf(err, errlen, "out of memory for the ring buffer");

@@ -62,6 +62,7 @@ typedef struct hpsgd_comm {
     size_t chunk_floats;        /* allreduce chunk */
     size_t piece_floats;        /* ring message size within a chunk */
     long poll_us;               /* sleep between MPI_Testall calls while waiting */
+    long test_round_delay_us;   /* tests only: HPSGD_TEST_ROUND_DELAY_US lengthens each round */
 
     /* Figures of the last finished job (read after DONE). */
     double job_ms;              /* wall time of the job, negotiation included */

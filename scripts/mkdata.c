@@ -128,19 +128,46 @@ typedef struct {
     unsigned char *lab;     /* n labels, 0..9 */
 } split;
 
-/* Decompress a whole .gz file into memory through "gzip -dc". */
-static unsigned char *read_gz(const char *path, size_t *len) {
-    /* Check first so the error names the file, not a gzip exit status. */
-    FILE *probe = fopen(path, "rb");
-    if (!probe) die(1, "cannot open %s: %s", path, strerror(errno));
-    fclose(probe);
+/* Where the dataset lives: Debian's package, or $MKDATA_FASHION_DIR. */
+static const char *dataset_dir(void) {
+    const char *dir = getenv("MKDATA_FASHION_DIR");
+    return dir && *dir ? dir : DEFAULT_FASHION_DIR;
+}
 
+static void dataset_path(char *dst, const char *prefix, const char *kind) {
+    pathf(dst, "%s/%s-%s-ubyte.gz", dataset_dir(), prefix, kind);
+}
+
+/* Check every input file up front, so a missing dataset fails before
+ * anything is written and the error names the file, not a gzip status. */
+static void probe_dataset(void) {
+    static const char *files[4][2] = {
+        { "train", "images-idx3" }, { "train", "labels-idx1" },
+        { "t10k", "images-idx3" }, { "t10k", "labels-idx1" }
+    };
+    char path[MAXPATH];
+    for (int i = 0; i < 4; i++) {
+        dataset_path(path, files[i][0], files[i][1]);
+        FILE *f = fopen(path, "rb");
+        if (!f) die(1, "cannot open %s: %s", path, strerror(errno));
+        fclose(f);
+    }
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Read one gzipped IDX file through "gzip -dc".  The header is read first
+ * so the payload goes straight into a buffer of the right size.  dims[]
+ * receives the ndim dimensions; the payload (unsigned bytes) is returned. */
+static unsigned char *read_idx(const char *path, int ndim, uint32_t *dims) {
     /* Single-quote the path for the shell ('  ->  '\''). */
     char cmd[2 * MAXPATH];
-    size_t o = 0;
     const char *pre = "gzip -dc -- '";
-    memcpy(cmd, pre, strlen(pre));
-    o = strlen(pre);
+    size_t o = strlen(pre);
+    memcpy(cmd, pre, o);
     for (const char *p = path; *p; p++) {
         if (o + 8 >= sizeof(cmd)) die(1, "path too long: %s", path);
         if (*p == '\'') { memcpy(cmd + o, "'\\''", 4); o += 4; }
@@ -151,72 +178,65 @@ static unsigned char *read_gz(const char *path, size_t *len) {
 
     FILE *f = popen(cmd, "r");
     if (!f) die(1, "cannot run gzip for %s: %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *buf = xmalloc(cap);
-    for (;;) {
-        if (n == cap) {
-            cap *= 2;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) die(1, "out of memory reading %s", path);
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
+
+    /* Magic: two zero bytes, 0x08 (unsigned byte data), rank. */
+    unsigned char hdr[4 + 4 * 3];
+    size_t hlen = 4 + 4 * (size_t)ndim;
+    if (fread(hdr, 1, hlen, f) != hlen || hdr[0] || hdr[1] ||
+        hdr[2] != 0x08 || hdr[3] != ndim)
+        die(1, "%s: not a rank-%d IDX file of unsigned bytes", path, ndim);
+    uint64_t total = 1;
+    for (int i = 0; i < ndim; i++) {
+        dims[i] = be32(hdr + 4 + 4 * i);
+        total *= dims[i];
     }
+    if (dims[0] == 0 || total > (1ULL << 32))
+        die(1, "%s: implausible IDX dimensions", path);
+
+    unsigned char *buf = xmalloc((size_t)total);
+    if (fread(buf, 1, (size_t)total, f) != total)
+        die(1, "%s: truncated (%llu data bytes announced)", path,
+            (unsigned long long)total);
+    /* Drain to EOF so gzip exits normally and reports CRC errors. */
+    char sink[4096];
+    while (fread(sink, 1, sizeof(sink), f) > 0) {}
     int st = pclose(f);
     if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         die(1, "gzip failed to decompress %s", path);
-    *len = n;
     return buf;
 }
 
-static uint32_t be32(const unsigned char *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-/* Load "<dir>/<prefix>-images-idx3-ubyte.gz" and its labels, validating the
- * IDX headers so a truncated or foreign file fails loudly. */
-static void load_split(const char *dir, const char *prefix, split *sp) {
+/* Load "<prefix>-images-idx3-ubyte.gz" and its labels, validating the
+ * shapes so a truncated or foreign file fails loudly. */
+static void load_split(const char *prefix, split *sp) {
     char ipath[MAXPATH], lpath[MAXPATH];
-    pathf(ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    pathf(lpath, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    uint32_t idims[3], ldims[1];
+    dataset_path(ipath, prefix, "images-idx3");
+    dataset_path(lpath, prefix, "labels-idx1");
 
-    size_t ilen, llen;
-    unsigned char *img = read_gz(ipath, &ilen);
-    unsigned char *lab = read_gz(lpath, &llen);
-
-    if (ilen < 16 || be32(img) != 0x803 || be32(img + 8) != DIGIT ||
-        be32(img + 12) != DIGIT)
-        die(1, "%s: not a 28x28 IDX image file", ipath);
-    uint32_t n = be32(img + 4);
-    if (n == 0) die(1, "%s: contains no images", ipath);
-    if ((ilen - 16) / (DIGIT * DIGIT) < n)
-        die(1, "%s: truncated (%u images announced)", ipath, n);
-    if (llen < 8 || be32(lab) != 0x801)
-        die(1, "%s: not an IDX label file", lpath);
-    if (be32(lab + 4) != n || llen - 8 < n)
-        die(1, "%s: label count does not match %s", lpath, ipath);
-    for (uint32_t i = 0; i < n; i++)
-        if (lab[8 + i] >= NCLASSES)
+    sp->pix = read_idx(ipath, 3, idims);
+    if (idims[1] != DIGIT || idims[2] != DIGIT)
+        die(1, "%s: images are %ux%u, expected 28x28", ipath,
+            idims[1], idims[2]);
+    sp->lab = read_idx(lpath, 1, ldims);
+    if (ldims[0] != idims[0])
+        die(1, "%s: %u labels for %u images in %s", lpath, ldims[0],
+            idims[0], ipath);
+    sp->n = idims[0];
+    for (uint32_t i = 0; i < sp->n; i++)
+        if (sp->lab[i] >= NCLASSES)
             die(1, "%s: label %u out of range at index %u", lpath,
-                lab[8 + i], i);
-
-    sp->n = n;
-    sp->pix = xmalloc((size_t)n * DIGIT * DIGIT);
-    sp->lab = xmalloc(n);
-    memcpy(sp->pix, img + 16, (size_t)n * DIGIT * DIGIT);
-    memcpy(sp->lab, lab + 8, n);
-    free(img);
-    free(lab);
+                sp->lab[i], i);
 }
 
 static void load_dataset(split *train, split *test) {
-    const char *dir = getenv("MKDATA_FASHION_DIR");
-    if (!dir || !*dir) dir = DEFAULT_FASHION_DIR;
-    load_split(dir, "train", train);
-    load_split(dir, "t10k", test);
+    load_split("train", train);
+    load_split("t10k", test);
+}
+
+static void free_dataset(split *train, split *test) {
+    free(train->pix); free(train->lab);
+    free(test->pix); free(test->lab);
 }
 
 /* ----------------------------------------------------------------- image */
@@ -254,7 +274,8 @@ static void write_png(const char *path, int s, int comp,
 
 /* ------------------------------------------------------------ filesystem */
 
-/* mkdir -p; an existing directory is fine. */
+/* mkdir -p; an existing directory is fine.  Errors name both the
+ * requested directory and the component that failed. */
 static void mkdir_p(const char *path) {
     char tmp[MAXPATH];
     pathf(tmp, "%s", path);
@@ -262,13 +283,16 @@ static void mkdir_p(const char *path) {
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-                die(1, "cannot create directory %s: %s", tmp, strerror(errno));
             struct stat st;
+            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+                die(1, "cannot create directory %s: %s: %s", path, tmp,
+                    strerror(errno));
             if (stat(tmp, &st) != 0)
-                die(1, "cannot create directory %s: %s", tmp, strerror(errno));
+                die(1, "cannot create directory %s: %s: %s", path, tmp,
+                    strerror(errno));
             if (!S_ISDIR(st.st_mode))
-                die(1, "cannot create directory %s: a file is in the way", tmp);
+                die(1, "cannot create directory %s: %s is not a directory",
+                    path, tmp);
             *p = saved;
             if (saved == '\0') break;
         }
@@ -418,6 +442,12 @@ static void cmd_classify(const options *o) {
                 "the class by substring, pick another directory",
                 out, class_names[i]);
 
+    probe_dataset();
+    char path[MAXPATH];
+    mkdir_p(out);
+    pathf(path, "%s/backup", out);
+    mkdir_p(path);
+
     split train, test;
     load_dataset(&train, &test);
     if ((uint32_t)o->train > train.n)
@@ -427,16 +457,12 @@ static void cmd_classify(const options *o) {
         die(2, "--test %ld: the test split has only %u images",
             o->test, test.n);
 
-    char path[MAXPATH];
-    mkdir_p(out);
-    pathf(path, "%s/backup", out);
-    mkdir_p(path);
-
     int s = (int)o->size;
     unsigned char *buf = xmalloc((size_t)s * s);
     classify_split(out, "train", &train, o->train, s, buf);
     classify_split(out, "test", &test, o->test, s, buf);
     free(buf);
+    free_dataset(&train, &test);
 
     pathf(path, "%s/labels.txt", out);
     write_names(path);
@@ -484,10 +510,12 @@ static void make_background(uint64_t *r, int s, unsigned char *rgb) {
             int64_t w10 = (int64_t)x * (s - 1 - y);
             int64_t w01 = (int64_t)(s - 1 - x) * y;
             int64_t w11 = (int64_t)x * y;
+            /* Grey noise (same on all channels) keeps PNGs compressible. */
+            int noise = (int)rng_below(r, 9) - 4;
             for (int c = 0; c < 3; c++) {
                 int64_t v = corner[0][c] * w00 + corner[1][c] * w10 +
                             corner[2][c] * w01 + corner[3][c] * w11;
-                int p = (int)((v + d / 2) / d) + (int)rng_below(r, 13) - 6;
+                int p = (int)((v + d / 2) / d) + noise;
                 rgb[((size_t)y * s + x) * 3 + c] =
                     (unsigned char)(p < 0 ? 0 : p > 255 ? 255 : p);
             }
@@ -623,6 +651,12 @@ static void cmd_detect(const options *o) {
                 "of image paths to find labels, pick another directory",
                 out, bad[i]);
 
+    probe_dataset();
+    char path[MAXPATH];
+    mkdir_p(out);
+    pathf(path, "%s/backup", out);
+    mkdir_p(path);
+
     split train, test;
     load_dataset(&train, &test);
 
@@ -630,11 +664,6 @@ static void cmd_detect(const options *o) {
     unsigned char *rgb = xmalloc((size_t)s * s * 3);
     unsigned char *patch = xmalloc((size_t)s * s);
     box *boxes = xmalloc(sizeof(box) * (size_t)o->max_obj);
-    char path[MAXPATH];
-
-    mkdir_p(out);
-    pathf(path, "%s/backup", out);
-    mkdir_p(path);
 
     long nbox = detect_split(o, "train", STREAM_TRAIN, &train, o->train,
                              rgb, patch, boxes);
@@ -663,6 +692,7 @@ static void cmd_detect(const options *o) {
     free(rgb);
     free(patch);
     free(boxes);
+    free_dataset(&train, &test);
     printf("mkdata: wrote %ld train and %ld valid images (%ld boxes) to %s\n",
            o->train, o->test, nbox, out);
 }

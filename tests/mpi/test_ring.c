@@ -1,0 +1,111 @@
+/*
+ * test_ring.c - the MPI thread's all-reduce across real ranks (run by
+ * tests/mpi/run.sh at 2 and 4 ranks).
+ *
+ * Every rank can compute every other rank's input (a function of rank and
+ * index), so each rank computes the exact bits the ring must produce: each
+ * segment summed once, starting at its owner and adding the next ranks in
+ * ring order. The test checks those bits on every rank, for buffer sizes from
+ * 1 float to several chunks, and that broadcast and gather move the right
+ * bytes. Prints TAP-like lines; exits non-zero on any failure.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                         \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            ++failures;                                          \
+            fprintf(stderr, "not ok - rank %d: ", c.rank);      \
+            fprintf(stderr, __VA_ARGS__);                        \
+            fprintf(stderr, "\n");                               \
+        }                                                        \
+    } while (0)
+
+/* A value with a long mantissa, so summation order shows in the last bits. */
+static float input(int rank, size_t i)
+{
+    uint64_t x = (uint64_t)(rank + 1) * 0x9E3779B97F4A7C15ULL ^ (i * 0xBF58476D1CE4E5B9ULL);
+    x ^= x >> 31;
+    x *= 0x94D049BB133111EBULL;
+    x ^= x >> 29;
+    return (float)((double)(x >> 11) / (double)(1ULL << 53) * 2.0 - 1.0) * (float)(1 + (i % 7));
+}
+
+/* What the ring computes for element i of a buffer of n floats. */
+static float expected(int nranks, size_t n, size_t chunk, size_t i)
+{
+    size_t start = i / chunk * chunk;
+    size_t len = n - start < chunk ? n - start : chunk;
+    size_t off = i - start;
+    int seg = 0;
+    while (seg + 1 < nranks && (size_t)((unsigned long long)len * (unsigned)(seg + 1) / (unsigned)nranks) <= off)
+        ++seg;
+    float acc = input(seg, i);
+    for (int k = 1; k < nranks; ++k) acc = input((seg + k) % nranks, i) + acc;
+    return acc;
+}
+
+int main(void)
+{
+    hpsgd_comm c;
+    char err[512];
+    const size_t chunk = 50000;
+    if (hpsgd_comm_start(&c, 60, chunk, err, sizeof err)) {
+        fprintf(stderr, "cannot start: %s\n", err);
+        return 1;
+    }
+    if (c.size < 2) {
+        fprintf(stderr, "run with at least 2 ranks\n");
+        return 1;
+    }
+
+    const size_t sizes[] = {1, 3, 7, 1000, 1023, 1025, 49999, 50000, 50001, 123457, 300007};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
+        size_t n = sizes[s];
+        float *buf = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; ++i) buf[i] = input(c.rank, i);
+        hpsgd_job job = {.kind = HPSGD_JOB_ALLREDUCE, .floats = buf, .count = n};
+        snprintf(job.what, sizeof job.what, "round %zu", s + 1);
+        CHECK(hpsgd_comm_run(&c, &job, err, sizeof err) == 0, "all-reduce failed: %s", err);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < n; ++i) {
+            float e = expected(c.size, n, chunk, i);
+            if (memcmp(&e, &buf[i], sizeof e)) {
+                if (!bad) first = i;
+                ++bad;
+            }
+        }
+        CHECK(bad == 0, "n=%zu: %zu elements differ from the fixed-order sum, first at %zu (%.9g vs %.9g)", n, bad,
+              first, bad ? buf[first] : 0.0f, bad ? expected(c.size, n, chunk, first) : 0.0f);
+        uint64_t sent = c.job_bytes_sent;
+        size_t want = 2 * (size_t)(c.size - 1) * (n / c.size) * sizeof(float);
+        CHECK(sent + 2 * (size_t)c.size * sizeof(float) * 2 >= want, "n=%zu: sent %llu bytes, expected about %zu", n,
+              (unsigned long long)sent, want);
+        if (c.rank == 0 && bad == 0) printf("ok - all-reduce of %zu floats on %d ranks: fixed-order bits\n", n, c.size);
+        free(buf);
+    }
+
+    /* Broadcast from rank 0 and gather from everyone. */
+    uint64_t word = c.rank == 0 ? 0xC0FFEEULL : 0;
+    hpsgd_job job = {.kind = HPSGD_JOB_BCAST, .data = &word, .bytes = sizeof word};
+    snprintf(job.what, sizeof job.what, "broadcast");
+    CHECK(hpsgd_comm_run(&c, &job, err, sizeof err) == 0, "broadcast failed: %s", err);
+    CHECK(word == 0xC0FFEEULL, "broadcast gave %llx", (unsigned long long)word);
+    uint64_t mine = 1000 + (uint64_t)c.rank, *all = calloc((size_t)c.size, sizeof *all);
+    job = (hpsgd_job){.kind = HPSGD_JOB_ALLGATHER, .data = &mine, .out = all, .bytes = sizeof mine};
+    snprintf(job.what, sizeof job.what, "gather");
+    CHECK(hpsgd_comm_run(&c, &job, err, sizeof err) == 0, "gather failed: %s", err);
+    for (int r = 0; r < c.size; ++r) CHECK(all[r] == 1000 + (uint64_t)r, "gather slot %d holds %llu", r, (unsigned long long)all[r]);
+    free(all);
+    if (c.rank == 0 && failures == 0) printf("ok - broadcast and gather on %d ranks\n", c.size);
+
+    hpsgd_comm_stop(&c);
+    return failures ? 1 : 0;
+}
