@@ -47,10 +47,12 @@
 #define DEFAULT_FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
 /* Labels 0..9 in Fashion-MNIST order.  No name is a substring of another,
- * because Darknet's classifier picks the class by strstr(path, name). */
+ * because Darknet's classifier picks the class by strstr(path, name); the
+ * "fm-" prefix keeps ordinary directory names ("laptop", "address",
+ * "/boot") from matching a class. */
 static const char *class_names[NCLASSES] = {
-    "top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "boot"
+    "fm-top", "fm-trouser", "fm-pullover", "fm-dress", "fm-coat",
+    "fm-sandal", "fm-shirt", "fm-sneaker", "fm-bag", "fm-boot"
 };
 
 /* ---------------------------------------------------------------- errors */

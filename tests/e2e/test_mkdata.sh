@@ -27,7 +27,7 @@ check() { # check DESCRIPTION COMMAND...
 count_files() { find "$1" -type f -name "$2" | wc -l; }
 nlines() { wc -l < "$1" | tr -d ' '; }
 
-NAMES="top trouser pullover dress coat sandal shirt sneaker bag boot"
+NAMES="fm-top fm-trouser fm-pullover fm-dress fm-coat fm-sandal fm-shirt fm-sneaker fm-bag fm-boot"
 
 # ---------------------------------------------------------------- classify
 if "$MKDATA" classify cls --train 200 --test 50 > err/cls.out 2> err/cls.err
@@ -144,8 +144,8 @@ expect_fail "missing dataset file fails and names it" \
     env MKDATA_FASHION_DIR="$PWD/nonexistent" "$MKDATA" classify c2 --train 1
 expect_fail "detect rejects an OUTDIR containing 'images'" '"images"' \
     "$MKDATA" detect my_images --train 1 --valid 1
-expect_fail "classify rejects an OUTDIR containing a class name" "'bag'" \
-    "$MKDATA" classify handbag --train 1 --test 1
+expect_fail "classify rejects an OUTDIR containing a class name" "'fm-bag'" \
+    "$MKDATA" classify my-fm-bag --train 1 --test 1
 expect_fail "bad --train value is rejected" "--train" \
     "$MKDATA" detect d2 --train abc
 expect_fail "unknown option is rejected" "--frobnicate" \
