@@ -65,7 +65,6 @@ typedef struct hpsgd_context {
 
     /* Agreed counters. */
     size_t global_seen;         /* images merged into G, all ranks */
-    double last_round_images;   /* all ranks' images in the last merged round */
     size_t shown_seen;          /* what *net->seen holds between merge points */
     int stop_agreed;
     long prev_iter, cur_iter;   /* global iteration at the last two iteration ends */
@@ -504,7 +503,6 @@ static void finish_round(void)
 static void take_round_extras(void)
 {
     const float *x = ctx.rep.comm + ctx.rep.n;
-    ctx.last_round_images = x[EXTRA_IMAGES];
     ctx.global_seen += (size_t)x[EXTRA_IMAGES];
     if (x[EXTRA_STOP] > 0) ctx.stop_agreed = 1;
 }
@@ -555,9 +553,10 @@ static void merge_point(network *net, int have_round)
     ctx.metrics.total_host_ms += 1e3 * (hpsgd_now() - t);
     if (have_round) maybe_verify();
     launch_round();
-    /* G holds every round so far; the one just launched is about as big as
-     * the last, so count it now: iteration and rate move once per round. */
-    publish_seen(net, ctx.global_seen + (have_round ? (size_t)ctx.last_round_images : 0));
+    /* G holds every round merged so far, and the round just launched holds at
+     * least one step of every rank: a count all ranks agree on that never
+     * runs ahead of the truth, so training never ends short of max_batches. */
+    publish_seen(net, ctx.global_seen + (size_t)ctx.size * (size_t)net->batch * (size_t)net->subdivisions);
 }
 
 /* sync, average and the final round: D = R - G, all-reduce, G += A/N, R = G. */
