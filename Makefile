@@ -71,8 +71,12 @@ DN_MAKE_VARS := CC=$(MPICC) GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(D
 
 all: $(DARKNET)
 
+# One package check per make run (apt holds a lock): what the goals need.
+NEEDED_PKGS := $(BUILD_PKGS) $(if $(filter test unit,$(MAKECMDGOALS)),$(TEST_PKGS)) \
+               $(if $(filter demo bench study,$(MAKECMDGOALS)),$(DEMO_PKGS) $(TEST_PKGS)) \
+               $(if $(filter fuzz,$(MAKECMDGOALS)),$(FUZZ_PKGS))
 deps:
-	@scripts/ensure-packages $(BUILD_PKGS)
+	@scripts/ensure-packages $(sort $(NEEDED_PKGS))
 	@$(if $(filter 1,$(GPU)),test -x $(CUDA_PATH)/bin/nvcc || { echo "error: GPU=1 needs nvcc at $(CUDA_PATH)/bin/nvcc (set CUDA_PATH)" >&2; exit 1; })
 
 # ---------------------------------------------------------------- sources

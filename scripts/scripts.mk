@@ -1,1 +1,12 @@
-# scripts
+# scripts/scripts.mk - included by the top-level Makefile: demo, benchmarks,
+# fuzzing. Each target builds what it needs first.
+
+.PHONY: demo data
+
+demo: deps all $(MKDATA)
+	@scripts/demo
+
+# The generated data sets the demo, benchmarks and study use (under build/data).
+data: deps $(MKDATA)
+	@test -f build/data/fashion-det/detect.data || $(MKDATA) detect build/data/fashion-det --train 2000 --valid 200 --size 128 --seed 1
+	@test -f build/data/fashion-cls/fashion.data || $(MKDATA) classify build/data/fashion-cls

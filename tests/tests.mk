@@ -19,8 +19,7 @@ DN_LIBS := -Wl$(,)--start-group $(PLUGIN_LIB) $(TREE)/libdarknet.a -Wl$(,)--end-
            $(if $(filter 1,$(CUDNN)),-lcudnn) $(if $(filter 1,$(OPENMP)),-fopenmp)
 
 .PHONY: test-deps
-test-deps:
-	@scripts/ensure-packages $(TEST_PKGS)
+test-deps: deps
 
 $(TEST_DIR)/test_%: tests/unit/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
 	@mkdir -p $(@D)
