@@ -132,9 +132,9 @@ $(TREE)/darknet: $(PLUGIN_LIB) $(TREE)/src/hpsgd.h FORCE
 	    $(DN_MAKE_VARS) HPSGD_LIB=$(abspath $(PLUGIN_LIB)) > $(VDIR)/darknet-build.log 2>&1 || \
 	    { tail -30 $(VDIR)/darknet-build.log >&2; echo "error: building Darknet ($(VARIANT)) failed; full log: $(VDIR)/darknet-build.log" >&2; exit 1; }
 
-# build/darknet is the binary of the variant built last.
+# build/darknet is the binary of the variant built last (rename: it may be running).
 $(DARKNET): $(TREE)/darknet FORCE
-	@cmp -s $< $@ || { cp $< $@ && echo "built $@ ($(VARIANT))"; }
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@ && echo "built $@ ($(VARIANT))"; }
 
 # Unpatched Darknet, for the stock-behaviour test; one change: DARKNET_LOADER_THREADS.
 $(STOCK_TREE)/.prepared: $(PRISTINE)/.stamp tests/stock-loader-threads.patch
@@ -145,7 +145,7 @@ $(STOCK_TREE)/.prepared: $(PRISTINE)/.stamp tests/stock-loader-threads.patch
 $(BUILD)/darknet-stock: $(STOCK_TREE)/.prepared FORCE
 	+@$(MAKE) --no-print-directory -C $(STOCK_TREE) obj darknet CC=$(MPICC) OPENCV=0 > $(BUILD)/stock/build.log 2>&1 || \
 	    { tail -30 $(BUILD)/stock/build.log >&2; echo "error: building stock Darknet failed" >&2; exit 1; }
-	@cmp -s $(STOCK_TREE)/darknet $@ || cp $(STOCK_TREE)/darknet $@
+	@cmp -s $(STOCK_TREE)/darknet $@ || { cp $(STOCK_TREE)/darknet $@.tmp && mv -f $@.tmp $@; }
 
 # ------------------------------------------------------------------ tests
 

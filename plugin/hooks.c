@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,6 +43,7 @@ typedef struct hpsgd_context {
     int training_requested;     /* argv is "detector train" or "classifier train" */
     int training_finished;      /* hpsgd_train_end() ran */
     volatile sig_atomic_t signal_seen;
+    pthread_t training_thread;  /* where SIGINT/SIGTERM are handled */
 
     /* Training, once hpsgd_train_begin() has run with an [hpsgd] cfg. */
     int active;
@@ -147,6 +149,12 @@ static void exit_guard(void)
 
 static void on_signal(int sig)
 {
+    /* The training thread must see it: it may be blocked writing to a pipe
+     * that mpirun stopped reading once it forwarded the signal. */
+    if (!pthread_equal(pthread_self(), ctx.training_thread)) {
+        pthread_kill(ctx.training_thread, sig);
+        return;
+    }
     if (ctx.signal_seen) {
         /* A second interrupt: the user wants out now. */
         signal(sig, SIG_DFL);
@@ -154,6 +162,14 @@ static void on_signal(int sig)
         return;
     }
     ctx.signal_seen = sig;
+    /* Darknet's chatter must not block on that pipe while the ranks agree to
+     * stop and rank 0 saves: from now on stdout goes nowhere (our last lines
+     * go to stderr). dup2 and open are async-signal-safe. */
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+        dup2(devnull, STDOUT_FILENO);
+        close(devnull);
+    }
 }
 
 /* --------------------------------------------------------------- main, cfg */
@@ -355,9 +371,10 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
         fflush(stdout);
         if (!freopen("/dev/null", "w", stdout)) die("cannot silence stdout: %s", strerror(errno));
     }
+    ctx.training_thread = pthread_self();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = on_signal; /* no SA_RESTART: a blocked write must return */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -769,9 +786,11 @@ void hpsgd_train_end(network *net)
     if (ctx.stop_agreed) {
         char path[HPSGD_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s.backup", ctx.backup_dir, ctx.base);
-        if (ctx.rank == 0) save_global_model(net, path);
-        note("stopped by a signal at iteration %ld; saved the global model to %s; resume by passing it as the weights "
-             "file", (long)get_current_batch(net), path);
+        if (ctx.rank == 0) {
+            save_global_model(net, path);
+            fprintf(stderr, "hpsgd: stopped by a signal at iteration %ld; saved the global model to %s; resume by "
+                            "passing it as the weights file\n", (long)get_current_batch(net), path);
+        }
         exit(0);
     }
 }

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Failing fast and saying why: mismatched ranks, a stalled rank, a killed
+# rank, SIGTERM (to one rank, and to mpirun) then resume. Every case is
+# bounded in time; the seconds each failure takes to surface are printed.
+source "$(dirname "$0")/lib.sh"
+
+detection_data "$WORK/data"
+BASE="$ROOT/tests/cfg/tiny-det.cfg"
+RUN_LIMIT=90
+
+# start_job NAME NP MAX [hpsgd lines...]: trains in the background in
+# $WORK/NAME/rankN; sets JOB (mpirun's pid) and DIR.
+start_job() {
+    local name=$1 np=$2 max=$3
+    shift 3
+    DIR="$WORK/$name"
+    mkdir -p "$DIR"
+    cfg_with "$BASE" "$DIR/$name.cfg" "$max" "$@"
+    sed "s|^backup=.*|backup=backup|" "$WORK/data/detect.data" >"$DIR/run.data"
+    for r in $(seq 0 $((np - 1))); do mkdir -p "$DIR/rank$r/backup"; done
+    START=$(date +%s.%N)
+    (run_np "$np" "$DIR/log" ${MPIRUN_ARGS:-} "$ROOT/tests/e2e/in-rank-dir.sh" "$DIR" \
+        "$DARKNET" detector train "$DIR/run.data" "$DIR/$name.cfg"; echo $? >"$DIR/status") &
+    JOB=$!
+}
+# wait_job: waits for the job; sets RC and TOOK (seconds since start, or since $MARK).
+wait_job() {
+    wait "$JOB"
+    RC=$(cat "$DIR/status")
+    TOOK=$(echo "$(date +%s.%N) - ${MARK:-$START}" | bc)
+    TOOK=$(printf '%.1f' "$TOOK")
+    MARK=
+}
+# rank_pid R: the pid of rank R of the running job (in-rank-dir.sh execs Darknet).
+rank_pid() {
+    local r=$1 pid
+    for pid in $(pgrep -f "$DARKNET detector train $DIR/run.data"); do
+        [ "$(readlink "/proc/$pid/cwd")" = "$DIR/rank$r" ] && { echo "$pid"; return; }
+    done
+}
+# wait_for FILE: until FILE exists (bounded).
+wait_for() {
+    local i
+    for i in $(seq 1 300); do [ -e "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+
+# 1. Ranks with different cfgs: the start-up check stops both, naming rank and field.
+name=mismatch
+DIR="$WORK/$name"
+mkdir -p "$DIR/rank0/backup" "$DIR/rank1/backup"
+cfg_with "$BASE" "$DIR/a.cfg" 20 "mode=hpsgd"
+cfg_with "$BASE" "$DIR/b.cfg" 20 "mode=sync"
+sed "s|^backup=.*|backup=backup|" "$WORK/data/detect.data" >"$DIR/run.data"
+START=$(date +%s.%N)
+timeout 60 mpirun -np 1 "$ROOT/tests/e2e/in-rank-dir.sh" "$DIR" "$DARKNET" detector train "$DIR/run.data" "$DIR/a.cfg" : \
+    -np 1 "$ROOT/tests/e2e/in-rank-dir.sh" "$DIR" "$DARKNET" detector train "$DIR/run.data" "$DIR/b.cfg" >"$DIR/log" 2>&1
+RC=$?
+TOOK=$(printf '%.1f' "$(echo "$(date +%s.%N) - $START" | bc)")
+check "mismatch: the job exits non-zero (after ${TOOK}s)" test "$RC" != 0
+check "mismatch: rank 0 says which rank differs and in what" grep -q "rank 1 differs from rank 0 in \[hpsgd\] mode" "$DIR/log"
+check "mismatch: no weights were written" test -z "$(find "$DIR" -name '*.weights')"
+echo "# mismatch surfaced in ${TOOK}s"
+
+# 2. A stalled rank (SIGSTOP): the stall inspector names it and aborts the job.
+start_job stall 2 100000 "mode=hpsgd" "timeout=3"
+wait_for "$DIR/rank0/backup/stall.backup" || not_ok "stall: training never reached iteration 100"
+kill -STOP "$(rank_pid 1)"
+MARK=$(date +%s.%N)
+wait_job
+check "stall: the job exits non-zero (${TOOK}s after rank 1 stopped; timeout=3)" test "$RC" != 0
+check "stall: rank 0 names the rank that has not joined" grep -qE "rank 0: round [0-9]+ stalled: rank 1 has not joined after 3 s" "$DIR/log"
+check "stall: and aborts the job (MPI_Abort)" grep -q "MPI_ABORT" "$DIR/log"
+check "stall: it surfaced within the timeout plus 10 s" test "$(echo "$TOOK < 13" | bc)" = 1
+echo "# stall surfaced in ${TOOK}s"
+
+# 3. A rank killed with SIGKILL: the job ends non-zero; the newest checkpoint is whole and loads.
+start_job killed 2 100000 "mode=hpsgd" "timeout=10"
+wait_for "$DIR/rank0/backup/killed_200.weights" || not_ok "killed: training never reached iteration 200"
+kill -KILL "$(rank_pid 1)"
+MARK=$(date +%s.%N)
+wait_job
+check "killed: the job exits non-zero (${TOOK}s after the kill)" test "$RC" != 0
+check "killed: it ended within the timeout plus 10 s" test "$(echo "$TOOK < 20" | bc)" = 1
+newest=$(ls -t "$DIR"/rank0/backup/*.weights "$DIR"/rank0/backup/*.backup | head -1)
+check "killed: the newest checkpoint ($(basename "$newest")) is complete" \
+    test "$(stat -c %s "$newest")" = "$(stat -c %s "$DIR/rank0/backup/killed_100.weights")"
+check "killed: it loads: a single-process run resumes from it" \
+    bash -c "cd '$DIR' && sed 's/^max_batches=.*/max_batches=1/; /^\[hpsgd\]/,\$d' killed.cfg > plain.cfg &&
+             '$DARKNET' detector train run.data plain.cfg '$newest' > resume.log 2>&1"
+echo "# a killed rank ended the job in ${TOOK}s"
+
+# 4. SIGTERM to one rank: all ranks agree to stop after the same round, rank 0
+#    saves the global model, everyone exits 0; the backup resumes.
+start_job term-rank 2 100000 "mode=hpsgd"
+wait_for "$DIR/rank0/backup/term-rank.backup"
+kill -TERM "$(rank_pid 1)"
+MARK=$(date +%s.%N)
+wait_job
+check "SIGTERM to rank 1: every rank exits 0 (${TOOK}s)" test "$RC" = 0
+check "SIGTERM to rank 1: rank 0 saved the global model" grep -q "stopped by a signal at iteration [0-9]*; saved the global model" "$DIR/log"
+check "SIGTERM to rank 1: rank 1 wrote nothing" test -z "$(find "$DIR/rank1" -type f)"
+saved=$(($("$WCMP" --seen "$DIR/rank0/backup/term-rank.backup") / 4))
+check "SIGTERM to rank 1: the backup is at the iteration it reports ($saved)" grep -q "stopped by a signal at iteration $saved;" "$DIR/log"
+
+# 5. SIGTERM to mpirun (which gives ranks odls_base_sigkill_timeout seconds):
+#    the same, then resume from the backup at the saved iteration.
+MPIRUN_ARGS="--mca odls_base_sigkill_timeout 5" start_job term-mpirun 2 100000 "mode=hpsgd"
+wait_for "$DIR/rank0/backup/term-mpirun.backup"
+mp=$(pgrep -P "$(pgrep -P "$JOB" -f timeout)" mpirun || pgrep -f "mpirun.*$DIR/run.data" | head -1)
+kill -TERM "$mp"
+MARK=$(date +%s.%N)
+wait_job
+check "SIGTERM to mpirun: the job ended (${TOOK}s)" test -n "$RC"
+check "SIGTERM to mpirun: rank 0 saved the global model" grep -q "stopped by a signal at iteration [0-9]*; saved the global model" "$DIR/log"
+saved=$(($("$WCMP" --seen "$DIR/rank0/backup/term-mpirun.backup") / 4))
+res="$WORK/term-resume"
+mkdir -p "$res/rank0/backup" "$res/rank1/backup"
+cfg_with "$BASE" "$res/term-resume.cfg" $((saved + 20)) "mode=hpsgd"
+cp "$DIR/run.data" "$res/run.data"
+run_np 2 "$res/log" "$ROOT/tests/e2e/in-rank-dir.sh" "$res" "$DARKNET" detector train "$res/run.data" \
+    "$res/term-resume.cfg" "$DIR/rank0/backup/term-mpirun.backup"
+check "resume after SIGTERM: mpirun exits 0" test $? = 0
+check "resume after SIGTERM: starts at the saved iteration $saved" grep -q "iteration $saved\$" "$res/log"
+finish
