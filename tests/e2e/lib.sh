@@ -75,7 +75,7 @@ cfg_with() {
 run_np() {
     local np=$1 log=$2
     shift 2
-    timeout --kill-after=5 "${RUN_LIMIT:-180}" mpirun -np "$np" "$@" >"$log" 2>&1
+    timeout --kill-after=5 "${RUN_LIMIT:-180}" mpirun -np "$np" "$@" >"$log" 2>&1 </dev/null
 }
 
 # initial_weights CFG DATA OUT [detector|classifier]: start weights for CFG, so
