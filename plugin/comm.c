@@ -84,16 +84,14 @@ static void check_abort_request(hpsgd_comm *c)
     (void)c;
 }
 
-static void poll_sleep(const hpsgd_comm *c)
-{
-    struct timespec ts = {0, c->poll_us * 1000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Waits for all n requests until deadline. Returns 0, or -1 on timeout with the
- * requests still pending (the caller reports and aborts). */
+ * requests still pending (the caller reports and aborts). The sleep between
+ * polls starts short, for the small messages of the negotiation, and doubles
+ * up to poll_us, which a bulk transfer settles at: at 500 us the thread used
+ * about 10% of a core and the 120 Mbit/s testbed link stayed full (BENCHMARKS.md). */
 static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
 {
+    long sleep_us = 10;
     for (;;) {
         int flag = 0;
         if (MPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
@@ -101,7 +99,9 @@ static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
         if (flag) return 0;
         check_abort_request(c);
         if (now_s() > deadline) return -1;
-        poll_sleep(c);
+        struct timespec ts = {0, sleep_us * 1000L};
+        nanosleep(&ts, NULL);
+        sleep_us = sleep_us * 2 < c->poll_us ? sleep_us * 2 : c->poll_us;
     }
 }
 
@@ -189,50 +189,27 @@ static void job_allgather(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 /* Segment s of a chunk of len floats: [s*len/N, (s+1)*len/N). */
 static size_t seg_begin(size_t len, int s, int n) { return (size_t)((unsigned long long)len * (unsigned)s / (unsigned)n); }
 
-/* Reduce-scatter step: send segment `send_seg` to the right, receive segment
- * `recv_seg` from the left in pieces (double-buffered) and add it into ours. */
+/* Reduce-scatter step: send segment `send_seg` to the right while segment
+ * `recv_seg` comes from the left into the scratch buffer, then add it into
+ * ours. Whole segments in one message each: on a shaped TCP link every
+ * message boundary costs a rendezvous round trip queued behind bulk data
+ * (measured at 120 Mbit/s: 1 MB pieces reached 62 Mbit/s, whole segments 113). */
 static void ring_reduce_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
                              const char *what)
 {
     int n = c->size, right = (c->rank + 1) % n, left = (c->rank + n - 1) % n;
     size_t sb = seg_begin(len, send_seg, n), se = seg_begin(len, send_seg + 1, n);
     size_t rb = seg_begin(len, recv_seg, n), re = seg_begin(len, recv_seg + 1, n);
-    size_t piece = c->piece_floats;
-    size_t send_pieces = (se - sb + piece - 1) / piece, recv_pieces = (re - rb + piece - 1) / piece;
-
-    MPI_Request *sends = calloc(send_pieces ? send_pieces : 1, sizeof *sends);
-    if (!sends) stall_abort(c, "out of memory in %s", what);
-    for (size_t p = 0; p < send_pieces; ++p) {
-        size_t b = sb + p * piece, e = b + piece < se ? b + piece : se;
-        MPI_Isend(chunk + b, (int)(e - b), MPI_FLOAT, right, TAG_RING, MPI_COMM_WORLD, &sends[p]);
-        c->job_bytes_sent += (e - b) * sizeof(float);
-    }
-    MPI_Request recvs[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-    size_t posted = 0;
-    for (; posted < recv_pieces && posted < 2; ++posted) {
-        size_t b = rb + posted * piece, e = b + piece < re ? b + piece : re;
-        MPI_Irecv(c->ring_scratch + (posted % 2) * piece, (int)(e - b), MPI_FLOAT, left, TAG_RING, MPI_COMM_WORLD,
-                  &recvs[posted % 2]);
-    }
-    for (size_t p = 0; p < recv_pieces; ++p) {
-        if (wait_all(c, 1, &recvs[p % 2], deadline))
-            stall_abort(c, "%s stalled: no data from rank %d (left neighbour in the ring) after %.0f s", what, left,
-                        c->timeout_s);
-        size_t b = rb + p * piece, e = b + piece < re ? b + piece : re;
-        const float *in = c->ring_scratch + (p % 2) * piece;
-        float *dst = chunk + b;
-        for (size_t i = 0; i < e - b; ++i) dst[i] += in[i];
-        if (posted < recv_pieces) {
-            size_t nb = rb + posted * piece, ne = nb + piece < re ? nb + piece : re;
-            MPI_Irecv(c->ring_scratch + (posted % 2) * piece, (int)(ne - nb), MPI_FLOAT, left, TAG_RING,
-                      MPI_COMM_WORLD, &recvs[posted % 2]);
-            ++posted;
-        }
-    }
-    if (send_pieces && wait_all(c, (int)send_pieces, sends, deadline))
-        stall_abort(c, "%s stalled: rank %d (right neighbour in the ring) took no data for %.0f s", what, right,
-                    c->timeout_s);
-    free(sends);
+    MPI_Request reqs[2];
+    MPI_Irecv(c->ring_scratch, (int)(re - rb), MPI_FLOAT, left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
+    MPI_Isend(chunk + sb, (int)(se - sb), MPI_FLOAT, right, TAG_RING, MPI_COMM_WORLD, &reqs[1]);
+    c->job_bytes_sent += (se - sb) * sizeof(float);
+    if (wait_all(c, 2, reqs, deadline))
+        stall_abort(c, "%s stalled: ring exchange with ranks %d (left) and %d (right) not finished after %.0f s", what,
+                    left, right, c->timeout_s);
+    const float *in = c->ring_scratch;
+    float *dst = chunk + rb;
+    for (size_t i = 0; i < re - rb; ++i) dst[i] += in[i];
 }
 
 /* All-gather step: pass a finished segment on, receive the next one in place. */
@@ -255,6 +232,16 @@ static void job_allreduce(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 {
     int n = c->size, r = c->rank;
     if (n == 1) return;
+    /* The largest segment of a chunk arrives in the scratch buffer while ours
+     * is added to: allocated on first use, the same size every round after. */
+    size_t chunk = job->count < c->chunk_floats ? job->count : c->chunk_floats;
+    size_t need = chunk / (size_t)n + 1;
+    if (need > c->ring_scratch_floats) {
+        float *scratch = realloc(c->ring_scratch, need * sizeof(float));
+        if (!scratch) stall_abort(c, "%s: out of memory for the ring buffer (%zu floats; lower chunk_mb)", job->what, need);
+        c->ring_scratch = scratch;
+        c->ring_scratch_floats = need;
+    }
     for (size_t start = 0; start < job->count; start += c->chunk_floats) {
         size_t len = job->count - start < c->chunk_floats ? job->count - start : c->chunk_floats;
         float *chunk = job->floats + start;
@@ -298,9 +285,14 @@ static void set_state(hpsgd_comm *c, hpsgd_comm_state s)
 static void *comm_main(void *arg)
 {
     hpsgd_comm *c = arg;
-    /* Blocking waits inside Open MPI then give the core back (mpi-facts.md);
-     * 0: a user's own setting wins. */
+    /* Blocking waits inside Open MPI then give the core back (mpi-facts.md).
+     * The TCP transport's emulated-RDMA ("put") protocol for large messages
+     * halved the rate of every transfer after the first when both directions
+     * are busy, as in a ring (measured: 58 vs 113 Mbit/s on a 120 Mbit/s
+     * link); plain send/receive keeps the link full. 0: the user's own
+     * setting (mpirun --mca ...) wins. */
     setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+    setenv("OMPI_MCA_btl_tcp_flags", "send,inplace,need-ack,need-csum,hetero-rdma", 0);
     int provided = 0;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         pthread_mutex_lock(&c->lock);
@@ -384,15 +376,8 @@ int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char 
     c->state = HPSGD_COMM_STARTING;
     c->timeout_s = timeout_s;
     c->chunk_floats = chunk_floats ? chunk_floats : 1;
-    c->piece_floats = (size_t)env_long("HPSGD_PIECE_FLOATS", 256 * 1024, 1024, 1L << 28);
-    if (c->piece_floats > c->chunk_floats) c->piece_floats = c->chunk_floats;
-    c->poll_us = env_long("HPSGD_POLL_US", 100, 0, 1000000);
+    c->poll_us = env_long("HPSGD_POLL_US", 500, 1, 999999);
     c->test_round_delay_us = env_long("HPSGD_TEST_ROUND_DELAY_US", 0, 0, 60000000);
-    c->ring_scratch = malloc(2 * c->piece_floats * sizeof(float));
-    if (!c->ring_scratch) {
-        snprintf(err, errlen, "out of memory for the ring buffer");
-        return -1;
-    }
     if (pthread_create(&c->thread, NULL, comm_main, c)) {
         snprintf(err, errlen, "cannot start the MPI thread: %s", strerror(errno));
         return -1;
@@ -413,6 +398,8 @@ int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char 
     }
     pthread_join(c->thread, NULL);
     c->thread_started = 0;
+    free(c->ring_scratch);
+    c->ring_scratch = NULL;
     return -1;
 }
 

@@ -60,7 +60,6 @@ typedef struct hpsgd_comm {
     /* Settings, fixed at start. */
     double timeout_s;           /* one job's bound */
     size_t chunk_floats;        /* allreduce chunk */
-    size_t piece_floats;        /* ring message size within a chunk */
     long poll_us;               /* sleep between MPI_Testall calls while waiting */
     long test_round_delay_us;   /* tests only: HPSGD_TEST_ROUND_DELAY_US lengthens each round */
 
@@ -72,7 +71,8 @@ typedef struct hpsgd_comm {
 
     /* MPI thread only. */
     uint64_t seq;               /* jobs started, the same on every rank */
-    float *ring_scratch;        /* two pieces, for receiving while adding */
+    float *ring_scratch;        /* one segment of a chunk, for receiving while adding */
+    size_t ring_scratch_floats;
 } hpsgd_comm;
 
 /* Starts the thread, which initialises MPI; waits (bounded) until it reports

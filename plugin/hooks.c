@@ -759,7 +759,7 @@ static void summary(void)
          m->total_wait_ms / 1e3, wall > 0 ? 100 * m->total_wait_ms / 1e3 / wall : 0,
          m->total_host_ms / (ctx.merges > 0 ? (double)ctx.merges : 1), m->total_bytes_sent / 1e6,
          ctx.steps_overlapped, ctx.rounds_hidden,
-         (hpsgd_replica_overhead_bytes(&ctx.rep) + 2 * ctx.comm.piece_floats * sizeof(float)) / 1e6,
+         (hpsgd_replica_overhead_bytes(&ctx.rep) + ctx.comm.ring_scratch_floats * sizeof(float)) / 1e6,
          ctx.reg.saved_floats * 4.0 / 1e6);
 }
 

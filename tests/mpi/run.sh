@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # run.sh NP PROGRAM [ARGS...]: runs an MPI test program on NP local ranks.
-# Small ring pieces and chunks make even small buffers take every code path.
 set -u
 np=$1
 shift
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-exec mpirun -np "$np" --oversubscribe --bind-to none --mca btl tcp,self -x HPSGD_PIECE_FLOATS=1024 \
+exec mpirun -np "$np" --oversubscribe --bind-to none --mca btl tcp,self \
     -x ASAN_OPTIONS -x LSAN_OPTIONS -x UBSAN_OPTIONS "$@"
