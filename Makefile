@@ -29,13 +29,13 @@ DARKNET_SRC ?=
 BUILD := build
 DL := $(BUILD)/dl
 PRISTINE := $(if $(DARKNET_SRC),$(BUILD)/darknet-ext,$(BUILD)/darknet-pristine)
-VARIANT := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(DARKNET_SRC),-ext)
+VARIANT := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(FUZZ_BUILD)),-fuzz)$(if $(DARKNET_SRC),-ext)
 VDIR := $(BUILD)/$(VARIANT)
 TREE := $(VDIR)/darknet
 PLUGIN_LIB := $(VDIR)/libhpsgd.a
 DARKNET := $(BUILD)/darknet
 STOCK_TREE := $(BUILD)/stock/darknet
-MPICC := mpicc
+MPICC ?= mpicc
 
 # Debian packages each target needs; scripts/ensure-packages installs what is missing.
 BUILD_PKGS := gcc make patch xz-utils dpkg-dev libopenmpi-dev openmpi-bin
@@ -46,6 +46,13 @@ FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# make fuzz builds its own variant with clang (through mpicc) and libFuzzer hooks.
+ifeq ($(FUZZ_BUILD),1)
+SAN_FLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+MPICC := OMPI_CC=clang mpicc
+DN_CXX := clang++
+endif
+DN_CXX ?= g++
 ifeq ($(DEBUG),1)
 OPT_FLAGS := -O0 -g
 else
@@ -62,7 +69,7 @@ PLUGIN_OBJS := $(patsubst plugin/%.c,$(VDIR)/plugin/%.o,$(PLUGIN_SRCS))
 
 , := ,
 DN_LDFLAGS := $(SAN_FLAGS) $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64)
-DN_MAKE_VARS := CC=$(MPICC) GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(DEBUG) OPENCV=0 \
+DN_MAKE_VARS := CC="$(MPICC)" CPP="$(DN_CXX)" GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(DEBUG) OPENCV=0 \
                 NVCC=$(CUDA_PATH)/bin/nvcc ARCH="$(CUDA_ARCH)" \
                 HPSGD_CFLAGS="$(SAN_FLAGS) $(if $(filter 1,$(GPU)),-I$(CUDA_PATH)/include)" \
                 HPSGD_LDFLAGS="$(DN_LDFLAGS)"
@@ -143,7 +150,7 @@ $(STOCK_TREE)/.prepared: $(PRISTINE)/.stamp tests/stock-loader-threads.patch
 	@touch $@
 
 $(BUILD)/darknet-stock: $(STOCK_TREE)/.prepared FORCE
-	+@$(MAKE) --no-print-directory -C $(STOCK_TREE) obj darknet CC=$(MPICC) OPENCV=0 > $(BUILD)/stock/build.log 2>&1 || \
+	+@$(MAKE) --no-print-directory -C $(STOCK_TREE) obj darknet CC="$(MPICC)" OPENCV=0 > $(BUILD)/stock/build.log 2>&1 || \
 	    { tail -30 $(BUILD)/stock/build.log >&2; echo "error: building stock Darknet failed" >&2; exit 1; }
 	@cmp -s $(STOCK_TREE)/darknet $@ || { cp $(STOCK_TREE)/darknet $@.tmp && mv -f $@.tmp $@; }
 

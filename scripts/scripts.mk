@@ -10,3 +10,13 @@ demo: deps all $(MKDATA)
 data: deps $(MKDATA)
 	@test -f build/data/fashion-det/detect.data || $(MKDATA) detect build/data/fashion-det --train 2000 --valid 200 --size 128 --seed 1
 	@test -f build/data/fashion-cls/fashion.data || $(MKDATA) classify build/data/fashion-cls
+
+.PHONY: bench study
+
+# Benchmarks on emulated hosts (root; see scripts/bench): writes BENCHMARKS.md.
+bench: deps all $(MKDATA)
+	@scripts/bench
+
+# The accuracy study (longer, not in CI): see scripts/study.
+study: deps all $(MKDATA)
+	@scripts/study

@@ -42,3 +42,21 @@ unit: $(UNIT_TESTS)
 test: test-deps all $(BUILD)/darknet-stock $(UNIT_TESTS) $(MPI_TESTS) $(TEST_TOOLS) $(MKDATA)
 	@DARKNET=$(DARKNET) DARKNET_STOCK=$(BUILD)/darknet-stock TEST_DIR=$(TEST_DIR) MKDATA=$(MKDATA) \
 	    VARIANT=$(VARIANT) SAN=$(SAN) tests/run-tests $(TESTS)
+
+# ------------------------------------------------------------------ fuzzing
+#   make fuzz [FUZZ_SECONDS=60]   libFuzzer over the cfg reader and [hpsgd] parser
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz fuzz-run
+fuzz: deps
+	+@$(MAKE) --no-print-directory FUZZ_BUILD=1 fuzz-run
+
+$(TEST_DIR)/fuzz_options: tests/fuzz/fuzz_options.c $(PLUGIN_LIB) $(TREE)/darknet
+	@mkdir -p $(@D)
+	$(MPICC) $(PLUGIN_CFLAGS) -fsanitize=fuzzer $< $(DN_LIBS) -o $@
+
+fuzz-run: $(TEST_DIR)/fuzz_options
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-crashes
+	@echo "fuzz: $(FUZZ_SECONDS) s over the cfg reader and the [hpsgd] parser (corpus $(BUILD)/fuzz-corpus)"
+	@set -o pipefail; cd $(BUILD)/fuzz-crashes && ASAN_OPTIONS=detect_leaks=1 $(abspath $<) -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=4096 -print_final_stats=1 $(abspath $(BUILD)/fuzz-corpus) $(abspath tests/fuzz/corpus) \
+	    2>&1 | tail -15 || { echo "fuzz: a crash was found: keep the input from $(BUILD)/fuzz-crashes/ in tests/fuzz/regressions/" >&2; exit 1; }
