@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -285,6 +286,13 @@ static void set_state(hpsgd_comm *c, hpsgd_comm_state s)
 static void *comm_main(void *arg)
 {
     hpsgd_comm *c = arg;
+    /* SIGINT/SIGTERM belong to the training thread; blocked here (and in the
+     * threads MPI starts from here) so they never interrupt MPI's syscalls. */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
     /* Blocking waits inside Open MPI then give the core back (mpi-facts.md).
      * The TCP transport's emulated-RDMA ("put") protocol for large messages
      * halved the rate of every transfer after the first when both directions

@@ -123,16 +123,18 @@ static void leave_together(int print, const char *fmt, ...)
     exit(1);
 }
 
+/* Rank 0's informational lines; on stderr once a signal has silenced stdout. */
 static void note(const char *fmt, ...)
 {
     if (ctx.active && ctx.rank != 0) return;
+    FILE *out = ctx.signal_seen ? stderr : stdout;
     va_list ap;
     va_start(ap, fmt);
-    printf("hpsgd: ");
-    vprintf(fmt, ap);
-    printf("\n");
+    fprintf(out, "hpsgd: ");
+    vfprintf(out, fmt, ap);
+    fprintf(out, "\n");
     va_end(ap);
-    fflush(stdout);
+    fflush(out);
 }
 
 /* Darknet ends on bad input with exit(0) (file_error, stb failures). Under

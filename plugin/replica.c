@@ -61,11 +61,12 @@ void hpsgd_replica_reset_global(hpsgd_replica *p)
 
 void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks)
 {
+    const float inv = 1.0f / nranks; /* exact for 2, 4, 8...: then A*inv == A/N */
     if (!p->base) {
         FOR_EACH_SLICE(p, {
             for (size_t i = 0; i < count; ++i) {
                 float d = r[i] - g[i];
-                float gi = have_round ? g[i] + c[i] / nranks : g[i];
+                float gi = have_round ? g[i] + c[i] * inv : g[i];
                 g[i] = gi;
                 c[i] = d;
                 r[i] = gi;
@@ -75,7 +76,7 @@ void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks)
         FOR_EACH_SLICE(p, {
             for (size_t i = 0; i < count; ++i) {
                 float d = r[i] - b[i];
-                float gi = have_round ? g[i] + c[i] / nranks : g[i];
+                float gi = have_round ? g[i] + c[i] * inv : g[i];
                 float bi = gi + d;
                 g[i] = gi;
                 c[i] = d;
@@ -88,13 +89,14 @@ void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks)
 
 void hpsgd_replica_merge_last(hpsgd_replica *p, float nranks)
 {
+    const float inv = 1.0f / nranks; /* exact for 2, 4, 8...: then A*inv == A/N */
     /* The replica's steps since the last launch are R - G (reset: R started
      * from G) or R - B (eager); they stay in R for the final round. */
     FOR_EACH_SLICE(p, {
         const float *since = b ? b : g;
         for (size_t i = 0; i < count; ++i) {
             float local = r[i] - since[i];
-            float gi = g[i] + c[i] / nranks;
+            float gi = g[i] + c[i] * inv;
             g[i] = gi;
             if (b) b[i] = gi;
             r[i] = gi + local;
@@ -111,9 +113,10 @@ void hpsgd_replica_diff(hpsgd_replica *p)
 
 void hpsgd_replica_merge(hpsgd_replica *p, float nranks)
 {
+    const float inv = 1.0f / nranks; /* exact for 2, 4, 8...: then A*inv == A/N */
     FOR_EACH_SLICE(p, {
         for (size_t i = 0; i < count; ++i) {
-            float gi = g[i] + c[i] / nranks;
+            float gi = g[i] + c[i] * inv;
             g[i] = gi;
             r[i] = gi;
         }

@@ -73,7 +73,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.merge, HPSGD_MERGE_RESET);
     assert_int_equal(o.interval, 4);
     assert_true(o.max_stale >= 1);
-    assert_true(o.chunk_mb == 16);
+    assert_true(o.chunk_mb == 1);
     assert_int_equal(o.stats, 1);
     assert_int_equal(o.seed, 0);
     assert_int_equal(o.shard, HPSGD_SHARD_RANK);
