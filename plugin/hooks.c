@@ -231,7 +231,7 @@ static size_t weights_header_bytes(FILE *f)
 {
     int v[2] = {0, 0};
     if (fread(v, sizeof(int), 2, f) != 2) return 0;
-    return (v[0] * 10 + v[1]) >= 2 ? HPSGD_WEIGHTS_HEADER_BYTES : 3 * sizeof(int) + sizeof(int);
+    return ((long)v[0] * 10 + v[1]) >= 2 ? HPSGD_WEIGHTS_HEADER_BYTES : 3 * sizeof(int) + sizeof(int);
 }
 
 

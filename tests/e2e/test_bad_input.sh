@@ -94,7 +94,10 @@ expect_failure no-label "hpsgd: rank 1: cannot read label file .*no-label/d/labe
 
 # A weights file that does not fit the cfg.
 setup bad-weights
-head -c 1000 "$DARKNET" >"$WORK/bad-weights/wrong.bin"
+# (the start of a real weights file, cut inside a layer)
+initial_weights "$BASE" "$WORK/data/detect.data" "$WORK/bad-weights/full.weights"
+head -c 1000 "$WORK/bad-weights/full.weights" >"$WORK/bad-weights/wrong.bin"
+rm "$WORK/bad-weights/full.weights"
 expect_failure bad-weights "weights file .*wrong.bin does not fit .*good.cfg: 1000 bytes, but the network takes" \
     "$WORK/good.cfg" "$WORK/bad-weights/wrong.bin"
 

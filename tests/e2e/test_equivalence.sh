@@ -33,7 +33,7 @@ check "... and the headers count 2x the images" \
     test "$("$WCMP" --seen "$(final sync2)")" -eq $((2 * $("$WCMP" --seen "$(final sync1)")))
 
 # Slow rounds (a test knob of the MPI thread), so several steps run per round.
-export HPSGD_TEST_ROUND_DELAY_US=40000
+export HPSGD_TEST_ROUND_DELAY_US=400000
 check "hpsgd merge=eager, 1 rank, slow rounds" run eager1 1 12 "mode=hpsgd" "merge=eager" "max_stale=4" "${SAME[@]}"
 check "hpsgd merge=reset, 1 rank, slow rounds" run reset1 1 12 "mode=hpsgd" "merge=reset" "max_stale=4" "${SAME[@]}"
 unset HPSGD_TEST_ROUND_DELAY_US
@@ -49,7 +49,7 @@ check "reset on 1 rank does not (its replica restarts from a stale G)" \
     bash -c "! '$WCMP' --rel 1e-5 '$(final reset1)' '$(final sync1r)'"
 
 # Overlap on 2 ranks: per-round counters in the CSV log and the summary.
-export HPSGD_TEST_ROUND_DELAY_US=40000
+export HPSGD_TEST_ROUND_DELAY_US=400000
 check "hpsgd, 2 ranks, slow rounds" run overlap2 2 24 "mode=hpsgd" "max_stale=3" "log=$WORK/overlap2/log.csv"
 unset HPSGD_TEST_ROUND_DELAY_US
 multi=$(awk -F, 'NR > 1 && $8 >= 2 { n++ } END { print n + 0 }' "$WORK/overlap2/log.csv")
