@@ -36,11 +36,21 @@ $(TEST_DIR)/%: tests/tools/%.c | test-deps
 $(MKDATA): scripts/mkdata.c $(PRISTINE)/.stamp
 	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I$(PRISTINE)/src $< -o $@ -lm
 
+# SAN=1 also builds the thread hand-off tests (MPI thread and its callers)
+# under ThreadSanitizer: comm.c compiled with them, no Darknet needed.
+TSAN_TESTS := $(if $(filter 1,$(SAN)),$(TEST_DIR)/tsan_test_comm $(TEST_DIR)/tsan_test_ring)
+$(TEST_DIR)/tsan_test_comm: tests/unit/test_comm.c plugin/comm.c plugin/comm.h | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< plugin/comm.c -lcmocka -pthread -o $@
+$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c plugin/comm.c plugin/comm.h | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< plugin/comm.c -pthread -o $@
+
 unit: $(UNIT_TESTS)
 	@TEST_DIR=$(TEST_DIR) tests/run-tests --only-unit
 
-test: test-deps all $(BUILD)/darknet-stock $(UNIT_TESTS) $(MPI_TESTS) $(TEST_TOOLS) $(MKDATA)
-	@DARKNET=$(DARKNET) DARKNET_STOCK=$(BUILD)/darknet-stock TEST_DIR=$(TEST_DIR) MKDATA=$(MKDATA) \
+test: test-deps all $(BUILD)/darknet-stock $(UNIT_TESTS) $(MPI_TESTS) $(TSAN_TESTS) $(TEST_TOOLS) $(MKDATA)
+	@DARKNET=$(TREE)/darknet DARKNET_STOCK=$(BUILD)/darknet-stock TEST_DIR=$(TEST_DIR) MKDATA=$(MKDATA) \
 	    VARIANT=$(VARIANT) SAN=$(SAN) tests/run-tests $(TESTS)
 
 # ------------------------------------------------------------------ fuzzing
