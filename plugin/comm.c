@@ -89,7 +89,9 @@ static void check_abort_request(hpsgd_comm *c)
  * requests still pending (the caller reports and aborts). The sleep between
  * polls starts short, for the small messages of the negotiation, and doubles
  * up to poll_us, which a bulk transfer settles at: at 500 us the thread used
- * about 10% of a core and the 120 Mbit/s testbed link stayed full (BENCHMARKS.md). */
+ * about 10% of a core and the 120 Mbit/s testbed link stayed full (BENCHMARKS.md).
+ * While the training thread itself waits for the job, there is no training to
+ * leave the core to: poll without sleeping (fast links, shared memory). */
 static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
 {
     long sleep_us = 10;
@@ -100,6 +102,7 @@ static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
         if (flag) return 0;
         check_abort_request(c);
         if (now_s() > deadline) return -1;
+        if (atomic_load(&c->training_waits)) continue;
         struct timespec ts = {0, sleep_us * 1000L};
         nanosleep(&ts, NULL);
         sleep_us = sleep_us * 2 < c->poll_us ? sleep_us * 2 : c->poll_us;
@@ -434,10 +437,12 @@ int hpsgd_comm_wait(hpsgd_comm *c, char *err, size_t errlen)
      * outer bound only catches a thread stuck where no deadline reaches. */
     double bound = 2 * c->timeout_s + 60;
     struct timespec until = deadline_in(bound);
+    atomic_store(&c->training_waits, 1);
     pthread_mutex_lock(&c->lock);
     int rc = 0;
     while ((c->state == HPSGD_COMM_QUEUED || c->state == HPSGD_COMM_BUSY) && rc == 0)
         rc = pthread_cond_timedwait(&c->cond, &c->lock, &until);
+    atomic_store(&c->training_waits, 0);
     hpsgd_comm_state s = c->state;
     if (s == HPSGD_COMM_DONE) c->state = HPSGD_COMM_IDLE;
     pthread_mutex_unlock(&c->lock);

@@ -13,6 +13,7 @@
 #define HPSGD_COMM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,10 @@ typedef struct hpsgd_comm {
     double job_cpu_ms;          /* CPU time the MPI thread used for it */
     uint64_t job_bytes_sent;
     uint64_t jobs_done;
+
+    /* Set while the training thread waits for the job: nothing else wants
+     * the core then, so the MPI thread polls without sleeping. */
+    _Atomic int training_waits;
 
     /* MPI thread only. */
     uint64_t seq;               /* jobs started, the same on every rank */

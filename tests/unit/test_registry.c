@@ -221,6 +221,10 @@ static void test_fingerprint(void **state)
 
 int main(void)
 {
+    /* The tensors under test live on the host: with a CUDA build Darknet's
+     * save_weights() would otherwise pull the (untouched) device copies over
+     * them first, as the plugin also prevents when it saves G. */
+    gpu_index = -1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layer_types),
         cmocka_unit_test(test_prefix_sizes),
