@@ -90,8 +90,11 @@ static void check_abort_request(hpsgd_comm *c)
  * polls starts short, for the small messages of the negotiation, and doubles
  * up to poll_us, which a bulk transfer settles at: at 500 us the thread used
  * about 10% of a core and the 120 Mbit/s testbed link stayed full (BENCHMARKS.md).
- * While the training thread itself waits for the job, there is no training to
- * leave the core to: poll without sleeping (fast links, shared memory). */
+ * When every rank is on this node the transfer is shared memory, whose copies
+ * the polling thread itself makes: sleeping would throttle it (35 MB took
+ * 253 ms instead of about 10), so while the training thread waits for the
+ * job anyway, poll without sleeping. Across nodes the network sets the pace
+ * and the sleeps cost nothing. */
 static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
 {
     long sleep_us = 10;
@@ -102,7 +105,7 @@ static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
         if (flag) return 0;
         check_abort_request(c);
         if (now_s() > deadline) return -1;
-        if (atomic_load(&c->training_waits)) continue;
+        if (c->local_size == c->size && atomic_load(&c->training_waits)) continue;
         struct timespec ts = {0, sleep_us * 1000L};
         nanosleep(&ts, NULL);
         sleep_us = sleep_us * 2 < c->poll_us ? sleep_us * 2 : c->poll_us;
@@ -193,6 +196,31 @@ static void job_allgather(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 /* Segment s of a chunk of len floats: [s*len/N, (s+1)*len/N). */
 static size_t seg_begin(size_t len, int s, int n) { return (size_t)((unsigned long long)len * (unsigned)s / (unsigned)n); }
 
+/* One ring step: what this rank sends to the right and receives from the left. */
+typedef struct {
+    int left, right;
+    size_t sb, se, rb, re; /* [send begin, end), [receive begin, end) */
+} ring_step;
+
+static ring_step ring_step_at(const hpsgd_comm *c, size_t len, int send_seg, int recv_seg)
+{
+    int n = c->size;
+    ring_step st = {(c->rank + n - 1) % n, (c->rank + 1) % n, seg_begin(len, send_seg, n),
+                    seg_begin(len, send_seg + 1, n), seg_begin(len, recv_seg, n), seg_begin(len, recv_seg + 1, n)};
+    return st;
+}
+
+/* Sends this step's segment (reqs[0] is the posted receive) and waits for both. */
+static void ring_exchange(hpsgd_comm *c, float *chunk, const ring_step *st, MPI_Request reqs[2], double deadline,
+                          const char *what)
+{
+    MPI_Isend(chunk + st->sb, (int)(st->se - st->sb), MPI_FLOAT, st->right, TAG_RING, MPI_COMM_WORLD, &reqs[1]);
+    c->job_bytes_sent += (st->se - st->sb) * sizeof(float);
+    if (wait_all(c, 2, reqs, deadline))
+        stall_abort(c, "%s stalled: ring exchange with ranks %d (left) and %d (right) not finished after %.0f s", what,
+                    st->left, st->right, c->timeout_s);
+}
+
 /* Reduce-scatter step: send segment `send_seg` to the right while segment
  * `recv_seg` comes from the left into the scratch buffer, then add it into
  * ours. Whole segments in one message each: on a shaped TCP link every
@@ -201,35 +229,23 @@ static size_t seg_begin(size_t len, int s, int n) { return (size_t)((unsigned lo
 static void ring_reduce_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
                              const char *what)
 {
-    int n = c->size, right = (c->rank + 1) % n, left = (c->rank + n - 1) % n;
-    size_t sb = seg_begin(len, send_seg, n), se = seg_begin(len, send_seg + 1, n);
-    size_t rb = seg_begin(len, recv_seg, n), re = seg_begin(len, recv_seg + 1, n);
+    ring_step st = ring_step_at(c, len, send_seg, recv_seg);
     MPI_Request reqs[2];
-    MPI_Irecv(c->ring_scratch, (int)(re - rb), MPI_FLOAT, left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
-    MPI_Isend(chunk + sb, (int)(se - sb), MPI_FLOAT, right, TAG_RING, MPI_COMM_WORLD, &reqs[1]);
-    c->job_bytes_sent += (se - sb) * sizeof(float);
-    if (wait_all(c, 2, reqs, deadline))
-        stall_abort(c, "%s stalled: ring exchange with ranks %d (left) and %d (right) not finished after %.0f s", what,
-                    left, right, c->timeout_s);
+    MPI_Irecv(c->ring_scratch, (int)(st.re - st.rb), MPI_FLOAT, st.left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
+    ring_exchange(c, chunk, &st, reqs, deadline, what);
     const float *in = c->ring_scratch;
-    float *dst = chunk + rb;
-    for (size_t i = 0; i < re - rb; ++i) dst[i] += in[i];
+    float *dst = chunk + st.rb;
+    for (size_t i = 0; i < st.re - st.rb; ++i) dst[i] += in[i];
 }
 
 /* All-gather step: pass a finished segment on, receive the next one in place. */
 static void ring_gather_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
                              const char *what)
 {
-    int n = c->size, right = (c->rank + 1) % n, left = (c->rank + n - 1) % n;
-    size_t sb = seg_begin(len, send_seg, n), se = seg_begin(len, send_seg + 1, n);
-    size_t rb = seg_begin(len, recv_seg, n), re = seg_begin(len, recv_seg + 1, n);
+    ring_step st = ring_step_at(c, len, send_seg, recv_seg);
     MPI_Request reqs[2];
-    MPI_Irecv(chunk + rb, (int)(re - rb), MPI_FLOAT, left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
-    MPI_Isend(chunk + sb, (int)(se - sb), MPI_FLOAT, right, TAG_RING, MPI_COMM_WORLD, &reqs[1]);
-    c->job_bytes_sent += (se - sb) * sizeof(float);
-    if (wait_all(c, 2, reqs, deadline))
-        stall_abort(c, "%s stalled: ring exchange with ranks %d and %d not finished after %.0f s", what, left, right,
-                    c->timeout_s);
+    MPI_Irecv(chunk + st.rb, (int)(st.re - st.rb), MPI_FLOAT, st.left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
+    ring_exchange(c, chunk, &st, reqs, deadline, what);
 }
 
 static void job_allreduce(hpsgd_comm *c, const hpsgd_job *job, double deadline)

@@ -71,7 +71,7 @@ typedef struct hpsgd_comm {
     uint64_t jobs_done;
 
     /* Set while the training thread waits for the job: nothing else wants
-     * the core then, so the MPI thread polls without sleeping. */
+     * the core then (used when all ranks share this node's memory). */
     _Atomic int training_waits;
 
     /* MPI thread only. */

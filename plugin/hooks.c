@@ -215,7 +215,7 @@ void hpsgd_cfg_sections(char *cfgfile, list *sections)
     hpsgd_options_defaults(&o);
     if (hpsgd_options_take_sections(&o, cfgfile, sections, err, sizeof err)) {
         ctx.training_finished = 1; /* our own line says it all */
-        fprintf(stderr, "%s%s\n", ctx.under_launcher ? "hpsgd: " : "hpsgd: ", err);
+        fprintf(stderr, "hpsgd: %s\n", err);
         exit(1);
     }
     /* parse_network_cfg() runs for every load (test, valid, each GPU); the
@@ -515,7 +515,7 @@ static void finish_round(void)
     ctx.metrics.total_allreduce_cpu_ms += ctx.comm.job_cpu_ms;
     ctx.metrics.total_bytes_sent += ctx.comm.job_bytes_sent;
     ctx.metrics.round_steps = ctx.steps_in_flight;
-    ctx.metrics.round = ++ctx.metrics.rounds;
+    ++ctx.metrics.rounds;
 }
 
 /* The sums that rode along: images and stop requests of all ranks. */
@@ -648,7 +648,7 @@ void hpsgd_iteration_end(network *net, float loss, float avg_loss)
         double wall = hpsgd_now() - ctx.metrics.t0;
         double ips = wall > 0 ? ((double)ctx.shown_seen - ctx.metrics.seen0) / wall : 0;
         printf("hpsgd: round %ld, %ld local step%s, all-reduce %.1f ms, wait %.1f ms, %.1f images/s\n",
-               ctx.metrics.round, ctx.metrics.round_steps, ctx.metrics.round_steps == 1 ? "" : "s",
+               ctx.metrics.rounds, ctx.metrics.round_steps, ctx.metrics.round_steps == 1 ? "" : "s",
                ctx.metrics.round_allreduce_ms, ctx.metrics.wait_ms, ips);
         hpsgd_metrics_row(&ctx.metrics, iteration, loss, avg_loss, get_current_rate(net), (double)ctx.shown_seen);
     }

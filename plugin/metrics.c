@@ -29,7 +29,7 @@ void hpsgd_metrics_row(hpsgd_metrics *m, long iteration, float loss, float avg_l
     double ips = wall > 0 ? (images - m->seen0) / wall : 0;
     if (m->log) {
         fprintf(m->log, "%ld,%.3f,%.6f,%.6f,%.8g,%.0f,%ld,%ld,%.3f,%.3f,%.2f\n", iteration, wall, loss, avg_loss,
-                rate, images, m->round, m->round_steps, m->round_allreduce_ms, m->wait_ms, ips);
+                rate, images, m->rounds, m->round_steps, m->round_allreduce_ms, m->wait_ms, ips);
         fflush(m->log);
     }
 }

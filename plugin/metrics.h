@@ -13,7 +13,6 @@ typedef struct hpsgd_metrics {
     double seen0;             /* global images at the start (resume) */
 
     /* The last merged round. */
-    long round;               /* rounds merged so far */
     long round_steps;         /* this rank's local steps in it */
     double round_allreduce_ms; /* the MPI thread's wall time for it */
 
@@ -21,14 +20,12 @@ typedef struct hpsgd_metrics {
     double wait_ms;           /* training thread waiting for the MPI thread */
 
     /* Totals for the summary at the end. */
-    long rounds;
+    long rounds;              /* rounds merged so far */
     double total_allreduce_ms;
     double total_allreduce_cpu_ms;
     double total_wait_ms;
     double total_host_ms;     /* diff, add and copy at merge points */
-    long merges;
     uint64_t total_bytes_sent;
-    long rounds_overlapped;   /* rounds during which at least one local step ran */
 } hpsgd_metrics;
 
 double hpsgd_now(void);

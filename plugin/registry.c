@@ -208,21 +208,6 @@ int hpsgd_registry_match_file_size(const hpsgd_registry *r, size_t bytes)
     return -1;
 }
 
-uint64_t hpsgd_hash(const void *data, size_t bytes, uint64_t seed)
-{
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ULL ^ seed;
-    size_t words = bytes / 8;
-    for (size_t i = 0; i < words; ++i) {
-        uint64_t w;
-        memcpy(&w, p + 8 * i, 8);
-        h = (h ^ w) * 1099511628211ULL;
-        h ^= h >> 29;
-    }
-    for (size_t i = 8 * words; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
 const char *const hpsgd_fingerprint_names[HPSGD_FP_FIELDS] = {
     "number of layers",
     "layer types and tensor sizes",

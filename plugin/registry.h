@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "darknet.h"
+#include "hash.h"
 #include "options.h"
 
 typedef struct hpsgd_tensor {
@@ -55,8 +56,6 @@ void hpsgd_registry_point_at(hpsgd_registry *r, float *fused, float **saved_ptrs
  * as darknet53.conv.74 for transfer learning). Returns k >= 0 or -1. */
 int hpsgd_registry_match_file_size(const hpsgd_registry *r, size_t bytes);
 
-/* A 64-bit hash of bytes (FNV-1a over 8-byte words), for model checksums. */
-uint64_t hpsgd_hash(const void *data, size_t bytes, uint64_t seed);
 
 /* What ranks compare before the first step: network layout and settings. */
 #define HPSGD_FP_FIELDS 14

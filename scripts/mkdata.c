@@ -436,6 +436,17 @@ static void classify_split(const char *outdir, const char *name,
     xfclose(list, listpath);
 }
 
+/* Both commands: the dataset is there, OUTDIR and its backup/ exist, and
+ * both splits are loaded. */
+static void prepare(const char *out, split *train, split *test) {
+    probe_dataset();
+    char path[MAXPATH];
+    mkdir_p(out);
+    pathf(path, "%s/backup", out);
+    mkdir_p(path);
+    load_dataset(train, test);
+}
+
 static void cmd_classify(const options *o) {
     const char *out = o->outdir;
     for (int i = 0; i < NCLASSES; i++)
@@ -444,14 +455,9 @@ static void cmd_classify(const options *o) {
                 "the class by substring, pick another directory",
                 out, class_names[i]);
 
-    probe_dataset();
-    char path[MAXPATH];
-    mkdir_p(out);
-    pathf(path, "%s/backup", out);
-    mkdir_p(path);
-
     split train, test;
-    load_dataset(&train, &test);
+    char path[MAXPATH];
+    prepare(out, &train, &test);
     if ((uint32_t)o->train > train.n)
         die(2, "--train %ld: the train split has only %u images",
             o->train, train.n);
@@ -653,14 +659,9 @@ static void cmd_detect(const options *o) {
                 "of image paths to find labels, pick another directory",
                 out, bad[i]);
 
-    probe_dataset();
-    char path[MAXPATH];
-    mkdir_p(out);
-    pathf(path, "%s/backup", out);
-    mkdir_p(path);
-
     split train, test;
-    load_dataset(&train, &test);
+    char path[MAXPATH];
+    prepare(out, &train, &test);
 
     int s = (int)o->size;
     unsigned char *rgb = xmalloc((size_t)s * s * 3);

@@ -29,9 +29,9 @@ $(TEST_DIR)/test_%: tests/mpi/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) $(PLUGIN_CFLAGS) $< $(DN_LIBS) -o $@
 
-$(TEST_DIR)/%: tests/tools/%.c | test-deps
+$(TEST_DIR)/%: tests/tools/%.c plugin/hash.h | test-deps
 	@mkdir -p $(@D)
-	$(MPICC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 $(SAN_FLAGS) $< -o $@ -lm
+	$(MPICC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 $(SAN_FLAGS) -Iplugin $< -o $@ -lm
 
 $(MKDATA): scripts/mkdata.c $(PRISTINE)/.stamp
 	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I$(PRISTINE)/src $< -o $@ -lm

@@ -15,21 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The same function as hpsgd_hash() in plugin/registry.c, seed 0. */
-static uint64_t body_hash(const void *data, size_t bytes)
-{
-    const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ULL;
-    size_t words = bytes / 8;
-    for (size_t i = 0; i < words; ++i) {
-        uint64_t w;
-        memcpy(&w, p + 8 * i, 8);
-        h = (h ^ w) * 1099511628211ULL;
-        h ^= h >> 29;
-    }
-    for (size_t i = 8 * words; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
+#include "hash.h" /* the plugin's checksum */
 
 typedef struct {
     int major, minor, revision;
@@ -90,7 +76,7 @@ int main(int argc, char **argv)
     if (seen_only || hash_only) {
         if (i >= argc || load(argv[i], &a)) return 2;
         if (seen_only) printf("%llu\n", (unsigned long long)a.seen);
-        else printf("%016llx\n", (unsigned long long)body_hash(a.data, a.n * sizeof(float)));
+        else printf("%016llx\n", (unsigned long long)hpsgd_hash(a.data, a.n * sizeof(float), 0));
         free(a.data);
         return 0;
     }
