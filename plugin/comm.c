@@ -32,9 +32,6 @@
 
 enum { TAG_READY = 7101, TAG_GO = 7102, TAG_RING = 7103 };
 
-/* The training thread's abort request; read by the MPI thread while it waits. */
-static _Atomic int abort_request;
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -75,14 +72,13 @@ static void stall_abort(hpsgd_comm *c, const char *fmt, ...)
 
 static void check_abort_request(hpsgd_comm *c)
 {
-    int code = atomic_load(&abort_request);
+    int code = atomic_load(&c->abort_code);
     if (code) {
         fflush(stdout);
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, code);
         _exit(code);
     }
-    (void)c;
 }
 
 /* Waits for all n requests until deadline. Returns 0, or -1 on timeout with the
@@ -351,7 +347,7 @@ static void *comm_main(void *arg)
     set_state(c, HPSGD_COMM_IDLE);
     for (;;) {
         pthread_mutex_lock(&c->lock);
-        while (c->state != HPSGD_COMM_QUEUED && !c->stop_requested && !atomic_load(&abort_request))
+        while (c->state != HPSGD_COMM_QUEUED && !c->stop_requested && !atomic_load(&c->abort_code))
             pthread_cond_wait(&c->cond, &c->lock);
         if (c->state != HPSGD_COMM_QUEUED) {
             pthread_mutex_unlock(&c->lock);
@@ -496,7 +492,7 @@ void hpsgd_comm_abort(hpsgd_comm *c, int code)
     fflush(stdout);
     fflush(stderr);
     if (c && c->thread_started) {
-        atomic_store(&abort_request, code ? code : 1);
+        atomic_store(&c->abort_code, code ? code : 1);
         pthread_mutex_lock(&c->lock);
         pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->lock);

@@ -73,6 +73,8 @@ typedef struct hpsgd_comm {
     /* Set while the training thread waits for the job: nothing else wants
      * the core then (used when all ranks share this node's memory). */
     _Atomic int training_waits;
+    /* A fatal error seen by the training thread: the MPI thread calls MPI_Abort. */
+    _Atomic int abort_code;
 
     /* MPI thread only. */
     uint64_t seq;               /* jobs started, the same on every rank */
