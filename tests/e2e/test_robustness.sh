@@ -72,7 +72,8 @@ check "stall: the job exits non-zero (${TOOK}s after rank 1 stopped; timeout=3)"
 # Before the round: "rank 1 has not joined"; stopped in the middle of one: the ring names it.
 check "stall: rank 0 names the stalled rank" \
     grep -qE "rank 0: round [0-9]+ stalled: (rank 1 has not joined after 3 s|ring exchange with ranks 1 \(left\) and 1)" "$DIR/log"
-check "stall: and aborts the job (MPI_Abort)" grep -q "MPI_ABORT" "$DIR/log"
+# (Open MPI's own "MPI_ABORT was invoked" banner is not always printed under load.)
+check "stall: and says it aborts the job" grep -qE "rank 0: round [0-9]+ stalled: .*; aborting the job" "$DIR/log"
 check "stall: it surfaced within the timeout plus 10 s" test "$(echo "$TOOK < 13" | bc)" = 1
 echo "# stall surfaced in ${TOOK}s"
 
