@@ -15,8 +15,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +53,7 @@ typedef struct hpsgd_context {
     hpsgd_comm comm;
     hpsgd_registry reg;
     hpsgd_replica rep;
-    float **saved_ptrs;         /* live pointers while a save points layers at G */
+    size_t images_per_iteration;
     int rank, size;
     float nranks;
     char backup_dir[HPSGD_PATH_MAX];
@@ -77,12 +79,25 @@ typedef struct hpsgd_context {
     long steps_overlapped;      /* local steps taken while a round was still pending */
     long rounds_hidden;         /* rounds finished before training needed them */
     int warned_inactive;
+
+    /* Rank 0's saves. The training thread changes G, global_seen and
+     * local_stats only under model_lock; the saver thread writes them out
+     * under it when a signal arrives (see saver_main). */
+    pthread_mutex_t model_lock;
+    float *local_stats;         /* rank 0: tensors that do not travel, as of the last merge or save */
+    sem_t save_request;         /* posted by the signal handler (async-signal-safe) */
+    pthread_t saver;
+    atomic_int saver_running;
+    atomic_int saver_quit;
 } hpsgd_context;
 
 /* The one plugin context: Darknet's hooks have no argument to carry it. */
-static hpsgd_context ctx;
+static hpsgd_context ctx = {.model_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------------------ errors */
+
+static void saver_start(void);
+static void saver_stop(void);
 
 static void say(const char *fmt, va_list ap)
 {
@@ -104,6 +119,7 @@ static void die(const char *fmt, ...)
     say(fmt, ap);
     va_end(ap);
     ctx.training_finished = 1; /* the exit guard has nothing to add */
+    saver_stop();
     if (ctx.comm.thread_started) hpsgd_comm_abort(&ctx.comm, 1);
     exit(1);
 }
@@ -119,6 +135,7 @@ static void leave_together(int print, const char *fmt, ...)
         va_end(ap);
     }
     ctx.training_finished = 1;
+    saver_stop();
     hpsgd_comm_stop(&ctx.comm);
     exit(1);
 }
@@ -142,6 +159,7 @@ static void note(const char *fmt, ...)
 static void exit_guard(void)
 {
     if (ctx.training_requested && !ctx.training_finished) {
+        saver_stop();
         fprintf(stderr, "hpsgd: rank %d: Darknet stopped before training finished (see the message above); "
                         "ending the job\n", ctx.active ? ctx.rank : ctx.env_rank);
         fflush(stderr);
@@ -164,6 +182,8 @@ static void on_signal(int sig)
         return;
     }
     ctx.signal_seen = sig;
+    /* Rank 0 writes G out at once: mpirun may SIGKILL us within a second. */
+    if (atomic_load(&ctx.saver_running)) sem_post(&ctx.save_request);
     /* Darknet's chatter must not block on that pipe while the ranks agree to
      * stop and rank 0 saves: from now on stdout goes nowhere (our last lines
      * go to stderr). dup2 and open are async-signal-safe. */
@@ -385,8 +405,10 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     ctx.use_gpu = gpu_index >= 0;
 #endif
     if (hpsgd_registry_build(&ctx.reg, net, ctx.opt.stats, ctx.use_gpu, err, sizeof err)) die("%s", err);
-    ctx.saved_ptrs = calloc((size_t)(ctx.reg.count ? ctx.reg.count : 1), sizeof(float *));
-    if (!ctx.saved_ptrs) die("out of memory");
+    if (ctx.rank == 0 && ctx.reg.local_floats) {
+        ctx.local_stats = calloc(ctx.reg.local_floats, sizeof(float));
+        if (!ctx.local_stats) die("out of memory");
+    }
 
     int ok = check_inputs(task, paths, npaths, weightfile) == 0;
     if (ok && ctx.rank == 0) ok = check_backup_dir(ctx.backup_dir) == 0;
@@ -427,6 +449,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     net->learning_rate *= (float)scale;
 
     ctx.prev_iter = ctx.cur_iter = (long)get_current_batch(net);
+    ctx.images_per_iteration = (size_t)net->batch * (size_t)net->subdivisions;
     ctx.metrics.t0 = hpsgd_now();
     ctx.metrics.seen0 = (double)ctx.global_seen;
     if (ctx.rank == 0 && ctx.opt.log[0] && hpsgd_metrics_open_log(&ctx.metrics, ctx.opt.log))
@@ -442,6 +465,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     note("%d rank%s, mode=%s, %.2f MB per round, learning rate x%.3g (lr_scale=%s) = %g, seed %lu, iteration %ld",
          ctx.size, ctx.size > 1 ? "s" : "", mode, ctx.rep.n * 4.0 / 1e6, scale, hpsgd_lr_scale_name(ctx.opt.lr_scale),
          net->learning_rate, ctx.seed, ctx.cur_iter);
+    if (ctx.rank == 0) saver_start();
 }
 
 void hpsgd_train_begin(network *net, int task, char **paths, int npaths, int ngpus, char *weightfile,
@@ -482,6 +506,21 @@ int hpsgd_shared_rand(void)
 }
 
 /* ------------------------------------------------------------------ rounds */
+
+/* Around every change of G and global_seen. Rank 0 also keeps its own copy
+ * of the tensors that do not travel (stats=0), for a save from the saver
+ * thread, which must not read layers the training thread is changing. */
+static void lock_model(void)
+{
+    if (ctx.local_stats) hpsgd_registry_pull_local(&ctx.reg);
+    pthread_mutex_lock(&ctx.model_lock);
+    if (ctx.local_stats) hpsgd_registry_gather_local(&ctx.reg, ctx.local_stats);
+}
+
+static void unlock_model(void)
+{
+    pthread_mutex_unlock(&ctx.model_lock);
+}
 
 static void launch_round(void)
 {
@@ -566,8 +605,10 @@ static void merge_point(network *net, int have_round)
 {
     double t = hpsgd_now();
     hpsgd_registry_pull(&ctx.reg);
+    lock_model();
     if (have_round) take_round_extras();
     hpsgd_replica_merge_launch(&ctx.rep, have_round, ctx.nranks);
+    unlock_model();
     hpsgd_registry_push(&ctx.reg);
     ctx.metrics.total_host_ms += 1e3 * (hpsgd_now() - t);
     if (have_round) maybe_verify();
@@ -588,8 +629,10 @@ static void blocking_round(network *net)
     launch_round();
     finish_round();
     t = hpsgd_now();
+    lock_model();
     take_round_extras();
     hpsgd_replica_merge(&ctx.rep, ctx.nranks);
+    unlock_model();
     hpsgd_registry_push(&ctx.reg);
     ctx.metrics.total_host_ms += 1e3 * (host + hpsgd_now() - t);
     maybe_verify();
@@ -675,38 +718,102 @@ static void fsync_path(const char *path, int flags)
     }
 }
 
-/* Darknet's own writer, pointed at G, into FILE.part; then fsync and rename,
- * so a crash at any moment leaves the previous file or the new one whole. */
-static void save_global_model(network *net, const char *filename)
+/* G with `seen`, in Darknet's format, to FILE.part; then fsync and rename,
+ * so a crash at any moment leaves the previous file or the new one whole.
+ * Caller holds model_lock. Returns 0, or -1 with err set. */
+static int write_global_model(const char *filename, size_t seen, char *err, size_t errlen)
 {
     char part[HPSGD_PATH_MAX + 8];
     snprintf(part, sizeof part, "%s.part", filename);
-    FILE *probe = fopen(part, "wb");
-    if (!probe) die("cannot write %s: %s", part, strerror(errno));
-    fclose(probe);
-
-    size_t seen = *net->seen;
-    int gpu = gpu_index;
-    *net->seen = ctx.global_seen;
-    gpu_index = -1; /* G is on the host: no pull from the device into it */
-    hpsgd_registry_point_at(&ctx.reg, ctx.rep.global, ctx.saved_ptrs);
-    save_weights(net, part);
-    hpsgd_registry_point_at(&ctx.reg, NULL, ctx.saved_ptrs);
-    gpu_index = gpu;
-    *net->seen = seen;
-
-    struct stat st;
+    FILE *f = fopen(part, "wb");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", part, strerror(errno));
+        return -1;
+    }
+    errno = 0;
+    int bad = hpsgd_registry_write(&ctx.reg, f, seen, ctx.rep.global, ctx.local_stats) || fflush(f) ||
+              fsync(fileno(f));
+    int why = errno;
+    if (fclose(f) && !bad) bad = 1, why = errno;
+    struct stat st = {0};
     size_t expect = HPSGD_WEIGHTS_HEADER_BYTES + ctx.reg.saved_floats * sizeof(float);
-    if (stat(part, &st) || (size_t)st.st_size != expect)
-        die("short write of %s (%lld of %zu bytes; disk full?); %s is unchanged", part,
-            (long long)(st.st_size), expect, filename);
-    fsync_path(part, O_RDONLY);
-    if (rename(part, filename)) die("cannot rename %s to %s: %s", part, filename, strerror(errno));
+    if (bad || stat(part, &st) || (size_t)st.st_size != expect) {
+        snprintf(err, errlen, "cannot write %s (%lld of %zu bytes written: %s); %s is unchanged", part,
+                 (long long)st.st_size, expect, why ? strerror(why) : "disk full?", filename);
+        return -1;
+    }
+    if (rename(part, filename)) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", part, filename, strerror(errno));
+        return -1;
+    }
     char dir[HPSGD_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", filename);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
     fsync_path(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+    return 0;
+}
+
+/* A save from the training thread: the model as merged so far. */
+static void save_global_model(const char *filename)
+{
+    char err[HPSGD_PATH_MAX * 2 + 100];
+    fprintf(stderr, "Saving weights to %s\n", filename); /* as save_weights() says */
+    lock_model(); /* also refreshes local_stats from the layers */
+    int rc = write_global_model(filename, ctx.global_seen, err, sizeof err);
+    unlock_model();
+    if (rc) die("%s", err);
+}
+
+/* Rank 0, on the first SIGINT/SIGTERM: G as of the last merge goes to the
+ * .backup at once, because mpirun, once it has forwarded a signal, gives the
+ * ranks only odls_base_sigkill_timeout seconds (default 1) before SIGKILL:
+ * less than one CPU training step may take. The agreed stop that follows
+ * saves again, with the rounds still in flight merged. */
+static void *saver_main(void *arg)
+{
+    (void)arg;
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    char path[HPSGD_PATH_MAX + 300], err[HPSGD_PATH_MAX * 2 + 100];
+    snprintf(path, sizeof path, "%s/%s.backup", ctx.backup_dir, ctx.base);
+    for (;;) {
+        while (sem_wait(&ctx.save_request) && errno == EINTR) continue;
+        if (atomic_load(&ctx.saver_quit)) return NULL;
+        pthread_mutex_lock(&ctx.model_lock);
+        size_t seen = ctx.global_seen;
+        int rc = write_global_model(path, seen, err, sizeof err);
+        pthread_mutex_unlock(&ctx.model_lock);
+        if (rc)
+            fprintf(stderr, "hpsgd: rank 0: on the signal: %s\n", err);
+        else
+            fprintf(stderr, "hpsgd: rank 0: on the signal: saved the global model of iteration %zu (the last merge) "
+                            "to %s; stopping after the round in flight\n",
+                    seen / (ctx.images_per_iteration ? ctx.images_per_iteration : 1), path);
+        fflush(stderr);
+    }
+}
+
+static void saver_start(void)
+{
+    if (sem_init(&ctx.save_request, 0, 0)) die("cannot start the saver thread: %s", strerror(errno));
+    atomic_store(&ctx.saver_quit, 0);
+    int rc = pthread_create(&ctx.saver, NULL, saver_main, NULL);
+    if (rc) die("cannot start the saver thread: %s", strerror(rc));
+    atomic_store(&ctx.saver_running, 1);
+}
+
+/* Joins the saver (after any save it is doing). The semaphore stays: a late
+ * signal may still post to it. */
+static void saver_stop(void)
+{
+    if (!atomic_exchange(&ctx.saver_running, 0)) return;
+    atomic_store(&ctx.saver_quit, 1);
+    sem_post(&ctx.save_request);
+    pthread_join(ctx.saver, NULL);
 }
 
 void hpsgd_save_weights(network *net, char *filename)
@@ -715,7 +822,7 @@ void hpsgd_save_weights(network *net, char *filename)
         save_weights(net, filename);
         return;
     }
-    if (ctx.rank == 0) save_global_model(net, filename);
+    if (ctx.rank == 0) save_global_model(filename);
 }
 
 /* --------------------------------------------------------------- the end */
@@ -772,8 +879,10 @@ void hpsgd_train_end(network *net)
     if (ctx.in_flight) {
         finish_round();
         hpsgd_registry_pull(&ctx.reg);
+        lock_model();
         take_round_extras();
         hpsgd_replica_merge_last(&ctx.rep, ctx.nranks);
+        unlock_model();
         hpsgd_registry_push(&ctx.reg);
     }
     final_agreement(net);
@@ -782,6 +891,7 @@ void hpsgd_train_end(network *net)
     hpsgd_registry_push(&ctx.reg);
     *net->seen = ctx.global_seen;
     summary();
+    saver_stop();
     hpsgd_comm_stop(&ctx.comm);
     hpsgd_metrics_close(&ctx.metrics);
 
@@ -789,7 +899,7 @@ void hpsgd_train_end(network *net)
         char path[HPSGD_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s.backup", ctx.backup_dir, ctx.base);
         if (ctx.rank == 0) {
-            save_global_model(net, path);
+            save_global_model(path);
             fprintf(stderr, "hpsgd: stopped by a signal at iteration %ld; saved the global model to %s; resume by "
                             "passing it as the weights file\n", (long)get_current_batch(net), path);
         }

@@ -37,8 +37,11 @@ static int add(builder *b, float **slot, float *gpu, size_t n, int is_stat)
     t->n = n;
     t->layer = b->layer;
     t->travels = !is_stat || b->with_stats;
+    t->saved = b->saved;
     t->offset = t->travels ? r->fused_floats : 0;
+    t->local_offset = t->travels ? 0 : r->local_floats;
     if (t->travels) r->fused_floats += n;
+    else r->local_floats += n;
     if (b->saved) r->saved_floats += n;
     return 0;
 }
@@ -182,18 +185,38 @@ void hpsgd_registry_push(const hpsgd_registry *r)
 #endif
 }
 
-void hpsgd_registry_point_at(hpsgd_registry *r, float *fused, float **saved_ptrs)
+void hpsgd_registry_pull_local(const hpsgd_registry *r)
+{
+#ifdef GPU
+    for (int i = 0; i < r->count; ++i) {
+        const hpsgd_tensor *t = &r->tensors[i];
+        if (!t->travels && t->gpu) cuda_pull_array(t->gpu, *t->slot, t->n);
+    }
+#else
+    (void)r;
+#endif
+}
+
+void hpsgd_registry_gather_local(const hpsgd_registry *r, float *local)
 {
     for (int i = 0; i < r->count; ++i) {
-        hpsgd_tensor *t = &r->tensors[i];
-        if (!t->travels) continue;
-        if (fused) {
-            saved_ptrs[i] = *t->slot;
-            *t->slot = fused + t->offset;
-        } else {
-            *t->slot = saved_ptrs[i];
-        }
+        const hpsgd_tensor *t = &r->tensors[i];
+        if (!t->travels) memcpy(local + t->local_offset, *t->slot, t->n * sizeof(float));
     }
+}
+
+int hpsgd_registry_write(const hpsgd_registry *r, FILE *f, size_t seen, const float *fused, const float *local)
+{
+    /* save_weights_upto(): major, minor, revision, then seen as a size_t. */
+    int version[3] = {0, 2, 0};
+    if (fwrite(version, sizeof(int), 3, f) != 3 || fwrite(&seen, sizeof seen, 1, f) != 1) return -1;
+    for (int i = 0; i < r->count; ++i) {
+        const hpsgd_tensor *t = &r->tensors[i];
+        if (!t->saved) continue;
+        const float *from = t->travels ? fused + t->offset : local + t->local_offset;
+        if (fwrite(from, sizeof(float), t->n, f) != t->n) return -1;
+    }
+    return 0;
 }
 
 int hpsgd_registry_match_file_size(const hpsgd_registry *r, size_t bytes)

@@ -13,12 +13,14 @@
 #include "options.h"
 
 typedef struct hpsgd_tensor {
-    float **slot;   /* the layer field that holds the host pointer (swapped to save G) */
+    float **slot;   /* the layer field that holds the host pointer */
     float *gpu;     /* the device copy, or NULL when training on the CPU */
     size_t n;       /* floats */
     size_t offset;  /* position in the fused buffer, when it travels */
     int layer;      /* index in net->layers */
     int travels;    /* 0 for rolling statistics when stats=0 */
+    int saved;      /* written by save_weights (its layer has no dontsave=1) */
+    size_t local_offset; /* position in a copy of the tensors that do not travel */
 } hpsgd_tensor;
 
 typedef struct hpsgd_registry {
@@ -26,6 +28,7 @@ typedef struct hpsgd_registry {
     int count;
     size_t fused_floats;     /* floats in the fused buffer */
     size_t saved_floats;     /* floats save_weights() writes */
+    size_t local_floats;     /* floats that do not travel (stats=0) */
     size_t *saved_upto;      /* saved floats of layers [0, i], per layer i */
     int nlayers;
 } hpsgd_registry;
@@ -47,9 +50,16 @@ void hpsgd_registry_scatter(const hpsgd_registry *r, const float *fused);
 void hpsgd_registry_pull(const hpsgd_registry *r);
 void hpsgd_registry_push(const hpsgd_registry *r);
 
-/* Points every travelling tensor at its slice of fused (to save G with
- * Darknet's own writer), or back at the live arrays when fused is NULL. */
-void hpsgd_registry_point_at(hpsgd_registry *r, float *fused, float **saved_ptrs);
+/* The tensors that do not travel (rolling statistics with stats=0): GPU
+ * device -> host (no-op on CPU), and a copy of them into local. */
+void hpsgd_registry_pull_local(const hpsgd_registry *r);
+void hpsgd_registry_gather_local(const hpsgd_registry *r, float *local);
+
+/* Writes what save_weights() would, without touching the network: the
+ * header with `seen`, then every saved tensor from fused (travelling) or
+ * local (a gather_local copy). Safe beside a training thread that does not
+ * change fused or local meanwhile. Returns 0, or -1 on a write error. */
+int hpsgd_registry_write(const hpsgd_registry *r, FILE *f, size_t seen, const float *fused, const float *local);
 
 /* A weights file for this network is valid if its size is the header plus
  * the tensors of the first k layers, for some k (Darknet loads prefixes such

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Failing fast and saying why: mismatched ranks, a stalled rank, a killed
-# rank, SIGTERM (to one rank, and to mpirun) then resume. Every case is
+# rank, SIGTERM (to one rank, and to mpirun, with and without time to stop
+# together) then resume. Every case is
 # bounded in time; the seconds each failure takes to surface are printed.
 source "$(dirname "$0")/lib.sh"
 
@@ -89,8 +90,8 @@ newest=$(ls -t "$DIR"/rank0/backup/*.weights "$DIR"/rank0/backup/*.backup | head
 check "killed: the newest checkpoint ($(basename "$newest")) is complete" \
     test "$(stat -c %s "$newest")" = "$(stat -c %s "$DIR/rank0/backup/killed_100.weights")"
 check "killed: it loads: a single-process run resumes from it" \
-    bash -c "cd '$DIR' && sed 's/^max_batches=.*/max_batches=1/; /^\[hpsgd\]/,\$d' killed.cfg > plain.cfg &&
-             '$DARKNET' detector train run.data plain.cfg '$newest' > resume.log 2>&1"
+    bash -c "cd '$DIR' && mkdir -p backup && sed 's/^max_batches=.*/max_batches=1/; /^\[hpsgd\]/,\$d' killed.cfg > plain.cfg &&
+             '$DARKNET' detector train run.data plain.cfg '$newest' > resume.log 2>&1 && test -s backup/plain_final.weights"
 echo "# a killed rank ended the job in ${TOOK}s"
 
 # 4. SIGTERM to one rank: all ranks agree to stop after the same round, rank 0
@@ -125,4 +126,35 @@ run_np 2 "$res/log" "$ROOT/tests/e2e/in-rank-dir.sh" "$res" "$DARKNET" detector 
     "$res/term-resume.cfg" "$DIR/rank0/backup/term-mpirun.backup"
 check "resume after SIGTERM: mpirun exits 0" test $? = 0
 check "resume after SIGTERM: starts at the saved iteration $saved" grep -q "iteration $saved\$" "$res/log"
+
+# 6. SIGTERM to mpirun with Open MPI's default of 1 s before SIGKILL, while a
+#    round takes 3 s (a test knob): the agreed stop cannot finish in time, but
+#    rank 0 wrote G as of the last merge at once. No periodic save comes near
+#    (the first is at iteration 100), so a .backup can only be that one.
+export HPSGD_TEST_ROUND_DELAY_US=3000000
+start_job term-default 2 100000 "mode=hpsgd" "log=$WORK/term-default/log.csv"
+unset HPSGD_TEST_ROUND_DELAY_US
+for i in $(seq 1 300); do
+    [ "$(awk -F, 'NR > 1 && $7 >= 2' "$DIR/log.csv" 2>/dev/null | wc -l)" -gt 0 ] && break
+    sleep 0.1
+done
+check "SIGTERM to mpirun, default kill delay: two rounds were merged first" \
+    test "$(awk -F, 'NR > 1 && $7 >= 2' "$DIR/log.csv" | wc -l)" -gt 0
+mp=$(pgrep -P "$(pgrep -P "$JOB" -f timeout)" mpirun || pgrep -f "mpirun.*$DIR/run.data" | head -1)
+kill -TERM "$mp"
+MARK=$(date +%s.%N)
+wait_job
+backup="$DIR/rank0/backup/term-default.backup"
+check "SIGTERM to mpirun, default kill delay: the job ended (${TOOK}s)" test "$(echo "$TOOK < 15" | bc)" = 1
+check "SIGTERM to mpirun, default kill delay: rank 0 left a whole .backup" \
+    test "$(stat -c %s "$backup" 2>/dev/null)" = "$(stat -c %s "$WORK/killed/rank0/backup/killed_100.weights")"
+check "SIGTERM to mpirun, default kill delay: no partial file is left" test -z "$(find "$DIR" -name '*.part')"
+seen=$("$WCMP" --seen "$backup")
+check "SIGTERM to mpirun, default kill delay: the .backup holds merged rounds (seen $seen)" test "${seen:-0}" -gt 0
+grep -q "on the signal: saved the global model of iteration $((seen / 4)) " "$DIR/log" &&
+    echo "# rank 0 reported the signal-time save before the kill"
+check "SIGTERM to mpirun, default kill delay: the .backup loads and training resumes from it" \
+    bash -c "cd '$DIR' && mkdir -p backup && sed 's/^max_batches=.*/max_batches=$((seen / 4 + 1))/; /^\[hpsgd\]/,\$d' term-default.cfg > plain.cfg &&
+             '$DARKNET' detector train run.data plain.cfg '$backup' > resume.log 2>&1 && test -s backup/plain_final.weights"
+echo "# with the default kill delay the job ended in ${TOOK}s; the backup is at iteration $((seen / 4))"
 finish
