@@ -783,6 +783,7 @@ static void *saver_main(void *arg)
     for (;;) {
         while (sem_wait(&ctx.save_request) && errno == EINTR) continue;
         if (atomic_load(&ctx.saver_quit)) return NULL;
+        double t = hpsgd_now();
         pthread_mutex_lock(&ctx.model_lock);
         size_t seen = ctx.global_seen;
         int rc = write_global_model(path, seen, err, sizeof err);
@@ -791,8 +792,8 @@ static void *saver_main(void *arg)
             fprintf(stderr, "hpsgd: rank 0: on the signal: %s\n", err);
         else
             fprintf(stderr, "hpsgd: rank 0: on the signal: saved the global model of iteration %zu (the last merge) "
-                            "to %s; stopping after the round in flight\n",
-                    seen / (ctx.images_per_iteration ? ctx.images_per_iteration : 1), path);
+                            "to %s in %.0f ms; stopping after the round in flight\n",
+                    seen / (ctx.images_per_iteration ? ctx.images_per_iteration : 1), path, 1e3 * (hpsgd_now() - t));
         fflush(stderr);
     }
 }
