@@ -1,7 +1,7 @@
 # hpsgd-darknet: Darknet with the HPSGD distributed-training plugin.
 #
 #   make                 build/darknet (CPU), patched Darknet with the plugin
-#   make GPU=1 [CUDNN=1] [CUDA_ARCH='-gencode ...']   the same with CUDA
+#   make GPU=1 [CUDNN=1] [CUDA_ARCH=sm_90 | CUDA_ARCH='-gencode ...']   the same with CUDA
 #   make OPENMP=1        CPU with OpenMP
 #   make test [SAN=1]    unit, MPI and end-to-end tests (SAN=1: ASan+UBSan)
 #   make demo            the README's main command: 2-rank training on Fashion-MNIST
@@ -24,6 +24,10 @@ SAN ?= 0
 DEBUG ?= 0
 CUDA_PATH ?= /usr/local/cuda
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+# CUDA_ARCH=sm_90 (or "sm_80 sm_90") is short for -gencode arch=compute_90,code=sm_90.
+ifeq ($(filter-out sm_%,$(CUDA_ARCH)),)
+override CUDA_ARCH := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(patsubst sm_%,%,$(a)),code=$(a))
+endif
 DARKNET_SRC ?=
 
 BUILD := build
