@@ -53,7 +53,7 @@ typedef struct hpsgd_context {
     hpsgd_comm comm;
     hpsgd_registry reg;
     hpsgd_replica rep;
-    size_t images_per_iteration;
+    size_t images_per_iteration; /* batch x subdivisions: what one step of one rank adds to seen */
     int rank, size;
     float nranks;
     char backup_dir[HPSGD_PATH_MAX];

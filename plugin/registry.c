@@ -161,41 +161,25 @@ void hpsgd_registry_scatter(const hpsgd_registry *r, const float *fused)
     }
 }
 
-void hpsgd_registry_pull(const hpsgd_registry *r)
+/* Device <-> host copies of the tensors that travel (or of those that do
+ * not); no-ops on a CPU build. */
+static void copy_device(const hpsgd_registry *r, int travelling, int to_host)
 {
 #ifdef GPU
     for (int i = 0; i < r->count; ++i) {
         const hpsgd_tensor *t = &r->tensors[i];
-        if (t->travels && t->gpu) cuda_pull_array(t->gpu, *t->slot, t->n);
+        if (t->travels != travelling || !t->gpu) continue;
+        if (to_host) cuda_pull_array(t->gpu, *t->slot, t->n);
+        else cuda_push_array(t->gpu, *t->slot, t->n);
     }
 #else
-    (void)r;
+    (void)r, (void)travelling, (void)to_host;
 #endif
 }
 
-void hpsgd_registry_push(const hpsgd_registry *r)
-{
-#ifdef GPU
-    for (int i = 0; i < r->count; ++i) {
-        const hpsgd_tensor *t = &r->tensors[i];
-        if (t->travels && t->gpu) cuda_push_array(t->gpu, *t->slot, t->n);
-    }
-#else
-    (void)r;
-#endif
-}
-
-void hpsgd_registry_pull_local(const hpsgd_registry *r)
-{
-#ifdef GPU
-    for (int i = 0; i < r->count; ++i) {
-        const hpsgd_tensor *t = &r->tensors[i];
-        if (!t->travels && t->gpu) cuda_pull_array(t->gpu, *t->slot, t->n);
-    }
-#else
-    (void)r;
-#endif
-}
+void hpsgd_registry_pull(const hpsgd_registry *r) { copy_device(r, 1, 1); }
+void hpsgd_registry_push(const hpsgd_registry *r) { copy_device(r, 1, 0); }
+void hpsgd_registry_pull_local(const hpsgd_registry *r) { copy_device(r, 0, 1); }
 
 void hpsgd_registry_gather_local(const hpsgd_registry *r, float *local)
 {
