@@ -11,11 +11,15 @@ data: deps $(MKDATA)
 	@test -f build/data/fashion-det/detect.data || $(MKDATA) detect build/data/fashion-det --train 2000 --valid 200 --size 128 --seed 1
 	@test -f build/data/fashion-cls/fashion.data || $(MKDATA) classify build/data/fashion-cls
 
-.PHONY: bench study
+.PHONY: bench study chunk-sweep
 
 # Benchmarks on emulated hosts (root; see scripts/bench): writes BENCHMARKS.md.
 bench: deps all $(MKDATA)
 	@scripts/bench
+
+# All-reduce rate against [hpsgd] chunk_mb (a few minutes): see scripts/chunk-sweep.
+chunk-sweep: deps all $(MKDATA)
+	@scripts/chunk-sweep
 
 # The accuracy study (longer, not in CI): see scripts/study.
 study: deps all $(MKDATA)
