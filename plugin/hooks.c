@@ -57,7 +57,7 @@ typedef struct hpsgd_context {
     int rank, size;
     float nranks;
     char backup_dir[HPSGD_PATH_MAX];
-    char base[256];
+    char backup_path[HPSGD_PATH_MAX + 300]; /* BACKUP_DIR/BASE.backup: where a stop saves */
 
     /* Rounds. */
     long rounds_launched;
@@ -84,7 +84,7 @@ typedef struct hpsgd_context {
      * local_stats only under model_lock; the saver thread writes them out
      * under it when a signal arrives (see saver_main). */
     pthread_mutex_t model_lock;
-    float *local_stats;         /* rank 0: tensors that do not travel, as of the last merge or save */
+    float *local_stats;         /* rank 0: tensors that do not travel, as of the start or the last save */
     sem_t save_request;         /* posted by the signal handler (async-signal-safe) */
     pthread_t saver;
     atomic_int saver_running;
@@ -479,7 +479,7 @@ void hpsgd_train_begin(network *net, int task, char **paths, int npaths, int ngp
         exit(1);
     }
     snprintf(ctx.backup_dir, sizeof ctx.backup_dir, "%s", backup_dir);
-    snprintf(ctx.base, sizeof ctx.base, "%s", base);
+    snprintf(ctx.backup_path, sizeof ctx.backup_path, "%s/%s.backup", backup_dir, base);
     start_training(net, task, paths, npaths, weightfile);
 }
 
@@ -507,20 +507,10 @@ int hpsgd_shared_rand(void)
 
 /* ------------------------------------------------------------------ rounds */
 
-/* Around every change of G and global_seen. Rank 0 also keeps its own copy
- * of the tensors that do not travel (stats=0), for a save from the saver
- * thread, which must not read layers the training thread is changing. */
-static void lock_model(void)
-{
-    if (ctx.local_stats) hpsgd_registry_pull_local(&ctx.reg);
-    pthread_mutex_lock(&ctx.model_lock);
-    if (ctx.local_stats) hpsgd_registry_gather_local(&ctx.reg, ctx.local_stats);
-}
-
-static void unlock_model(void)
-{
-    pthread_mutex_unlock(&ctx.model_lock);
-}
+/* Every change of G and global_seen holds model_lock, so the saver thread
+ * never writes a half-merged model; merges take nothing else on its behalf. */
+static void lock_model(void) { pthread_mutex_lock(&ctx.model_lock); }
+static void unlock_model(void) { pthread_mutex_unlock(&ctx.model_lock); }
 
 /* from_base: the round carries B - G (merge=eager, comm.h's own_plus), so
  * the ring needs no receive buffer: eager keeps to 3x the model. */
@@ -761,12 +751,24 @@ static int write_global_model(const char *filename, size_t seen, char *err, size
     return 0;
 }
 
+/* Rank 0's copy of the tensors that do not travel (stats=0), which the saver
+ * thread writes: it must not read layers the training thread is changing.
+ * Refreshed at the start and at every save, not at every merge, to keep the
+ * device copies off the training path; caller holds model_lock. */
+static void refresh_local_stats(void)
+{
+    if (!ctx.local_stats) return;
+    hpsgd_registry_pull_local(&ctx.reg);
+    hpsgd_registry_gather_local(&ctx.reg, ctx.local_stats);
+}
+
 /* A save from the training thread: the model as merged so far. */
 static void save_global_model(const char *filename)
 {
     char err[HPSGD_PATH_MAX * 2 + 100];
     fprintf(stderr, "Saving weights to %s\n", filename); /* as save_weights() says */
-    lock_model(); /* also refreshes local_stats from the layers */
+    lock_model();
+    refresh_local_stats();
     int rc = write_global_model(filename, ctx.global_seen, err, sizeof err);
     unlock_model();
     if (rc) die("%s", err);
@@ -785,28 +787,29 @@ static void *saver_main(void *arg)
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, NULL);
-    char path[HPSGD_PATH_MAX + 300], err[HPSGD_PATH_MAX * 2 + 100];
-    snprintf(path, sizeof path, "%s/%s.backup", ctx.backup_dir, ctx.base);
+    char err[HPSGD_PATH_MAX * 2 + 100];
     for (;;) {
         while (sem_wait(&ctx.save_request) && errno == EINTR) continue;
         if (atomic_load(&ctx.saver_quit)) return NULL;
         double t = hpsgd_now();
         pthread_mutex_lock(&ctx.model_lock);
         size_t seen = ctx.global_seen;
-        int rc = write_global_model(path, seen, err, sizeof err);
+        int rc = write_global_model(ctx.backup_path, seen, err, sizeof err);
         pthread_mutex_unlock(&ctx.model_lock);
         if (rc)
             fprintf(stderr, "hpsgd: rank 0: on the signal: %s\n", err);
         else
             fprintf(stderr, "hpsgd: rank 0: on the signal: saved the global model of iteration %zu (the last merge) "
                             "to %s in %.0f ms; stopping after the round in flight\n",
-                    seen / (ctx.images_per_iteration ? ctx.images_per_iteration : 1), path, 1e3 * (hpsgd_now() - t));
+                    seen / (ctx.images_per_iteration ? ctx.images_per_iteration : 1), ctx.backup_path,
+                    1e3 * (hpsgd_now() - t));
         fflush(stderr);
     }
 }
 
 static void saver_start(void)
 {
+    refresh_local_stats(); /* no other thread yet: no lock needed */
     if (sem_init(&ctx.save_request, 0, 0)) die("cannot start the saver thread: %s", strerror(errno));
     atomic_store(&ctx.saver_quit, 0);
     int rc = pthread_create(&ctx.saver, NULL, saver_main, NULL);
@@ -904,12 +907,10 @@ void hpsgd_train_end(network *net)
     hpsgd_metrics_close(&ctx.metrics);
 
     if (ctx.stop_agreed) {
-        char path[HPSGD_PATH_MAX + 300];
-        snprintf(path, sizeof path, "%s/%s.backup", ctx.backup_dir, ctx.base);
         if (ctx.rank == 0) {
-            save_global_model(path);
+            save_global_model(ctx.backup_path);
             fprintf(stderr, "hpsgd: stopped by a signal at iteration %ld; saved the global model to %s; resume by "
-                            "passing it as the weights file\n", (long)get_current_batch(net), path);
+                            "passing it as the weights file\n", (long)get_current_batch(net), ctx.backup_path);
         }
         exit(0);
     }

@@ -73,9 +73,9 @@ void hpsgd_options_defaults(hpsgd_options *o)
     /* Measured (BENCHMARKS.md, max_stale sweep): 2 keeps the wait near zero
      * when an all-reduce takes about one step, yet bounds staleness. */
     o->max_stale = 2;
-    /* Measured on a 120 Mbit/s testbed link (BENCHMARKS.md): 1 MB chunks keep
-     * the link as full as one 35 MB chunk (113.6 vs 112.9 Mbit/s) and keep
-     * the ring's receive buffer at chunk/N. */
+    /* Measured on a 120 Mbit/s testbed link (make chunk-sweep, README): 1 MB
+     * chunks kept the link within noise of one 35 MB chunk (106-108 vs
+     * 103-113 Mbit/s) with the ring's receive buffer at chunk/N. */
     o->chunk_mb = 1;
     o->stats = 1;
     o->seed = 0;

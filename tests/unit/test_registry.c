@@ -145,8 +145,8 @@ static void check_case(const net_case *c)
     float *fused_without = malloc(without.fused_floats * sizeof(float) + 1);
     float *local = malloc(without.local_floats * sizeof(float) + 1);
     hpsgd_registry_gather(&without, fused_without);
+    hpsgd_registry_pull_local(&without); /* a no-op on the CPU, as in the plugin before each gather */
     hpsgd_registry_gather_local(&without, local);
-    hpsgd_registry_pull_local(&without);
     const hpsgd_registry *regs[2] = {&with, &without};
     const float *fuseds[2] = {fused, fused_without};
     for (int k = 0; k < 2; ++k) {
