@@ -218,36 +218,20 @@ static void ring_exchange(hpsgd_comm *c, float *chunk, const ring_step *st, MPI_
 }
 
 /* Reduce-scatter step: send segment `send_seg` to the right while segment
- * `recv_seg` comes from the left, then add our own part to it. Whole
- * segments in one message each: on a shaped TCP link every message boundary
- * costs a rendezvous round trip queued behind bulk data (measured at
- * 120 Mbit/s: 1 MB pieces reached 62 Mbit/s, whole segments 113).
- * `start` is the chunk's offset in the job's buffer. */
-static void ring_reduce_step(hpsgd_comm *c, const hpsgd_job *job, size_t start, size_t len, int send_seg,
-                             int recv_seg, double deadline)
+ * `recv_seg` comes from the left into the scratch buffer, then add it into
+ * ours. Whole segments in one message each: on a shaped TCP link every
+ * message boundary costs a rendezvous round trip queued behind bulk data
+ * (measured at 120 Mbit/s: 1 MB pieces reached 62 Mbit/s, whole segments 113). */
+static void ring_reduce_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
+                             const char *what)
 {
-    float *chunk = job->floats + start;
     ring_step st = ring_step_at(c, len, send_seg, recv_seg);
-    size_t count = st.re - st.rb;
-    float *dst = chunk + st.rb;
     MPI_Request reqs[2];
-    if (!job->own_plus) {
-        /* Ours is in the buffer: the partial sum lands beside it. */
-        MPI_Irecv(c->ring_scratch, (int)count, MPI_FLOAT, st.left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
-        ring_exchange(c, chunk, &st, reqs, deadline, job->what);
-        const float *in = c->ring_scratch;
-        for (size_t i = 0; i < count; ++i) dst[i] += in[i];
-        return;
-    }
-    /* The partial sum overwrites ours, which is recomputed: the same bits,
-     * added in the same order (IEEE addition commutes exactly). */
-    MPI_Irecv(dst, (int)count, MPI_FLOAT, st.left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
-    ring_exchange(c, chunk, &st, reqs, deadline, job->what);
-    size_t first = start + st.rb, own_end = job->own_count;
-    size_t recomputed = first >= own_end ? 0 : own_end - first < count ? own_end - first : count;
-    const float *plus = job->own_plus + first, *minus = job->own_minus + first;
-    for (size_t i = 0; i < recomputed; ++i) dst[i] += plus[i] - minus[i];
-    for (size_t i = recomputed; i < count; ++i) dst[i] += c->ring_scratch[first + i - own_end];
+    MPI_Irecv(c->ring_scratch, (int)(st.re - st.rb), MPI_FLOAT, st.left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
+    ring_exchange(c, chunk, &st, reqs, deadline, what);
+    const float *in = c->ring_scratch;
+    float *dst = chunk + st.rb;
+    for (size_t i = 0; i < st.re - st.rb; ++i) dst[i] += in[i];
 }
 
 /* All-gather step: pass a finished segment on, receive the next one in place. */
@@ -265,24 +249,22 @@ static void job_allreduce(hpsgd_comm *c, const hpsgd_job *job, double deadline)
     int n = c->size, r = c->rank;
     if (n == 1) return;
     /* The largest segment of a chunk arrives in the scratch buffer while ours
-     * is added to: allocated on first use, the same size every round after.
-     * With own_plus only the floats after own_count are kept aside there. */
+     * is added to: allocated on first use, the same size every round after. */
     size_t chunk = job->count < c->chunk_floats ? job->count : c->chunk_floats;
-    size_t need = job->own_plus ? job->count - job->own_count : chunk / (size_t)n + 1;
+    size_t need = chunk / (size_t)n + 1;
     if (need > c->ring_scratch_floats) {
         float *scratch = realloc(c->ring_scratch, need * sizeof(float));
         if (!scratch) stall_abort(c, "%s: out of memory for the ring buffer (%zu floats; lower chunk_mb)", job->what, need);
         c->ring_scratch = scratch;
         c->ring_scratch_floats = need;
     }
-    if (job->own_plus && need) memcpy(c->ring_scratch, job->floats + job->own_count, need * sizeof(float));
     for (size_t start = 0; start < job->count; start += c->chunk_floats) {
         size_t len = job->count - start < c->chunk_floats ? job->count - start : c->chunk_floats;
         float *chunk = job->floats + start;
         /* Segment s starts at rank s and collects ranks s+1, s+2, ... in that
          * order; after n-1 steps rank r holds the sum of segment r+1. */
         for (int k = 0; k < n - 1; ++k)
-            ring_reduce_step(c, job, start, len, (r - k + n) % n, (r - k - 1 + n) % n, deadline);
+            ring_reduce_step(c, chunk, len, (r - k + n) % n, (r - k - 1 + n) % n, deadline, job->what);
         for (int k = 0; k < n - 1; ++k)
             ring_gather_step(c, chunk, len, (r + 1 - k + n) % n, (r - k + n) % n, deadline, job->what);
     }

@@ -30,12 +30,6 @@ typedef struct hpsgd_job {
     size_t bytes;       /* bcast, allgather */
     float *floats;      /* allreduce */
     size_t count;       /* allreduce */
-    /* allreduce, optional: floats[i] == own_plus[i] - own_minus[i] for every
-     * i < own_count, and both stay unchanged until the job is done (eager
-     * merging: B - G). The ring then receives partial sums in place and
-     * recomputes our own part, so it needs no receive buffer. */
-    const float *own_plus, *own_minus;
-    size_t own_count;
     char what[64];      /* "round 12", for messages */
 } hpsgd_job;
 
@@ -84,8 +78,7 @@ typedef struct hpsgd_comm {
 
     /* MPI thread only. */
     uint64_t seq;               /* jobs started, the same on every rank */
-    float *ring_scratch;        /* one segment of a chunk, for receiving while adding (or the
-                                 * floats after own_count, kept aside) */
+    float *ring_scratch;        /* one segment of a chunk, for receiving while adding */
     size_t ring_scratch_floats;
 } hpsgd_comm;
 

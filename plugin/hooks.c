@@ -512,16 +512,9 @@ int hpsgd_shared_rand(void)
 static void lock_model(void) { pthread_mutex_lock(&ctx.model_lock); }
 static void unlock_model(void) { pthread_mutex_unlock(&ctx.model_lock); }
 
-/* from_base: the round carries B - G (merge=eager, comm.h's own_plus), so
- * the ring needs no receive buffer: eager keeps to 3x the model. */
-static void launch_round(int from_base)
+static void launch_round(void)
 {
     hpsgd_job job = {.kind = HPSGD_JOB_ALLREDUCE, .floats = ctx.rep.comm, .count = ctx.rep.n + EXTRA_COUNT};
-    if (from_base) {
-        job.own_plus = ctx.rep.base;
-        job.own_minus = ctx.rep.global;
-        job.own_count = ctx.rep.n;
-    }
     snprintf(job.what, sizeof job.what, "round %ld", ++ctx.rounds_launched);
     float *x = ctx.rep.comm + ctx.rep.n;
     x[EXTRA_IMAGES] = (float)ctx.images_since_launch;
@@ -609,7 +602,7 @@ static void merge_point(network *net, int have_round)
     hpsgd_registry_push(&ctx.reg);
     ctx.metrics.total_host_ms += 1e3 * (hpsgd_now() - t);
     if (have_round) maybe_verify();
-    launch_round(ctx.rep.base != NULL);
+    launch_round();
     /* G holds every round merged so far, and the round just launched holds at
      * least one step of every rank: a count all ranks agree on that never
      * runs ahead of the truth, so training never ends short of max_batches. */
@@ -623,7 +616,7 @@ static void blocking_round(network *net)
     hpsgd_registry_pull(&ctx.reg);
     hpsgd_replica_diff(&ctx.rep);
     double host = hpsgd_now() - t;
-    launch_round(0);
+    launch_round();
     finish_round();
     t = hpsgd_now();
     lock_model();

@@ -79,7 +79,7 @@ void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks)
                 float gi = have_round ? g[i] + c[i] * inv : g[i];
                 float bi = gi + d;
                 g[i] = gi;
-                c[i] = bi - gi; /* d, as B - G recomputes it (comm.h, own_plus) */
+                c[i] = d;
                 b[i] = bi;
                 r[i] = bi;
             }

@@ -38,18 +38,8 @@ static float input(int rank, size_t i)
     return (float)((double)(x >> 11) / (double)(1ULL << 53) * 2.0 - 1.0) * (float)(1 + (i % 7));
 }
 
-/* The in-place variant (job.own_plus): floats before own_count are
- * own_plus - own_minus, as merge=eager's B - G; the rest are kept aside. */
-static size_t own_count;
-static float plus_of(int rank, size_t i) { return input(rank, i) + input(rank + 17, i) * 3.0f; }
-static float minus_of(int rank, size_t i) { return input(rank + 17, i) * 3.0f; }
-static float in_place_input(int rank, size_t i)
-{
-    return i < own_count ? plus_of(rank, i) - minus_of(rank, i) : input(rank, i);
-}
-
 /* What the ring computes for element i of a buffer of n floats. */
-static float expected(float (*value)(int, size_t), int nranks, size_t n, size_t chunk, size_t i)
+static float expected(int nranks, size_t n, size_t chunk, size_t i)
 {
     size_t start = i / chunk * chunk;
     size_t len = n - start < chunk ? n - start : chunk;
@@ -57,8 +47,8 @@ static float expected(float (*value)(int, size_t), int nranks, size_t n, size_t 
     int seg = 0;
     while (seg + 1 < nranks && (size_t)((unsigned long long)len * (unsigned)(seg + 1) / (unsigned)nranks) <= off)
         ++seg;
-    float acc = value(seg, i);
-    for (int k = 1; k < nranks; ++k) acc = value((seg + k) % nranks, i) + acc;
+    float acc = input(seg, i);
+    for (int k = 1; k < nranks; ++k) acc = input((seg + k) % nranks, i) + acc;
     return acc;
 }
 
@@ -76,52 +66,29 @@ int main(void)
         return 1;
     }
 
-    /* First in place (no receive buffer beyond the floats kept aside), then
-     * with the receive buffer; both must give the fixed-order bits. */
     const size_t sizes[] = {1, 3, 7, 1000, 1023, 1025, 49999, 50000, 50001, 123457, 300007};
-    const size_t nsizes = sizeof sizes / sizeof sizes[0];
-    for (size_t s = 0; s < 2 * nsizes; ++s) {
-        int in_place = s < nsizes;
-        size_t n = sizes[s % nsizes];
-        own_count = n > 3 ? n - 3 : 0; /* 3 floats ride along, as the round's extras */
-        float (*value)(int, size_t) = in_place ? in_place_input : input;
-        float *buf = malloc(n * sizeof(float)), *plus = malloc(n * sizeof(float)), *minus = malloc(n * sizeof(float));
-        for (size_t i = 0; i < n; ++i) {
-            buf[i] = value(c.rank, i);
-            plus[i] = plus_of(c.rank, i);
-            minus[i] = minus_of(c.rank, i);
-        }
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
+        size_t n = sizes[s];
+        float *buf = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; ++i) buf[i] = input(c.rank, i);
         hpsgd_job job = {.kind = HPSGD_JOB_ALLREDUCE, .floats = buf, .count = n};
-        if (in_place) {
-            job.own_plus = plus;
-            job.own_minus = minus;
-            job.own_count = own_count;
-        }
         snprintf(job.what, sizeof job.what, "round %zu", s + 1);
         CHECK(hpsgd_comm_run(&c, &job, err, sizeof err) == 0, "all-reduce failed: %s", err);
         size_t bad = 0, first = 0;
         for (size_t i = 0; i < n; ++i) {
-            float e = expected(value, c.size, n, chunk, i);
+            float e = expected(c.size, n, chunk, i);
             if (memcmp(&e, &buf[i], sizeof e)) {
                 if (!bad) first = i;
                 ++bad;
             }
         }
-        CHECK(bad == 0, "n=%zu%s: %zu elements differ from the fixed-order sum, first at %zu (%.9g vs %.9g)", n,
-              in_place ? " in place" : "", bad, first, bad ? buf[first] : 0.0f,
-              bad ? expected(value, c.size, n, chunk, first) : 0.0f);
-        if (in_place)
-            CHECK(c.ring_scratch_floats <= 3, "n=%zu in place: the ring allocated %zu floats of scratch", n,
-                  c.ring_scratch_floats);
+        CHECK(bad == 0, "n=%zu: %zu elements differ from the fixed-order sum, first at %zu (%.9g vs %.9g)", n, bad,
+              first, bad ? buf[first] : 0.0f, bad ? expected(c.size, n, chunk, first) : 0.0f);
         uint64_t sent = c.job_bytes_sent;
         size_t want = 2 * (size_t)(c.size - 1) * (n / c.size) * sizeof(float);
         CHECK(sent + 2 * (size_t)c.size * sizeof(float) * 2 >= want, "n=%zu: sent %llu bytes, expected about %zu", n,
               (unsigned long long)sent, want);
-        if (c.rank == 0 && bad == 0)
-            printf("ok - all-reduce of %zu floats on %d ranks%s: fixed-order bits\n", n, c.size,
-                   in_place ? " (in place, no receive buffer)" : "");
-        free(minus);
-        free(plus);
+        if (c.rank == 0 && bad == 0) printf("ok - all-reduce of %zu floats on %d ranks: fixed-order bits\n", n, c.size);
         free(buf);
     }
 
