@@ -30,7 +30,15 @@ check() {
     shift
     if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
+# HPSGD_WEIGHTS_MD5=FILE: append the md5 of every weights file the test left,
+# so a refactoring can show that it trains the same bytes as before.
+record_weights_md5() {
+    [ -n "${HPSGD_WEIGHTS_MD5:-}" ] || return 0
+    (cd "$WORK" && find . \( -name '*.weights' -o -name '*.backup' \) -type f | sort | xargs -r md5sum) |
+        sed "s|^|$TEST_NAME |" >>"$HPSGD_WEIGHTS_MD5"
+}
 finish() {
+    record_weights_md5
     [ $FAILED -eq 0 ] && echo "# $TEST_NAME: all checks passed"
     exit $FAILED
 }
