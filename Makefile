@@ -9,6 +9,8 @@
 #   make fuzz            libFuzzer over the [hpsgd] option parser
 #   make patches-check   the patch series applies cleanly to pristine Darknet
 #   make DARKNET_SRC=/path/to/darknet   build from a checkout of pjreddie/darknet 61c9d02e
+#   FORK=pjreddie        the Darknet fork: its patches (patches/$(FORK)/series) and
+#                        its adapter (plugin/darknet/$(FORK).c)
 #
 # Darknet's source is never stored here: it is the .orig.tar.xz of Debian's
 # source package darknet, fetched into build/ and checked by sha256.
@@ -29,11 +31,16 @@ ifeq ($(filter-out sm_%,$(CUDA_ARCH)),)
 override CUDA_ARCH := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(patsubst sm_%,%,$(a)),code=$(a))
 endif
 DARKNET_SRC ?=
+FORK ?= pjreddie
+ifeq ($(wildcard plugin/darknet/$(FORK).c),)
+$(error FORK=$(FORK): no adapter plugin/darknet/$(FORK).c; supported: $(patsubst plugin/darknet/%.c,%,$(wildcard plugin/darknet/*.c)))
+endif
+PATCH_DIR := patches/$(FORK)
 
 BUILD := build
 DL := $(BUILD)/dl
 PRISTINE := $(if $(DARKNET_SRC),$(BUILD)/darknet-ext,$(BUILD)/darknet-pristine)
-VARIANT := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(FUZZ_BUILD)),-fuzz)$(if $(DARKNET_SRC),-ext)
+VARIANT := $(if $(filter-out pjreddie,$(FORK)),$(FORK)-)$(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(FUZZ_BUILD)),-fuzz)$(if $(DARKNET_SRC),-ext)
 VDIR := $(BUILD)/$(VARIANT)
 TREE := $(VDIR)/darknet
 PLUGIN_LIB := $(VDIR)/libhpsgd.a
@@ -69,8 +76,9 @@ endif
 DN_DEFS := $(if $(filter 1,$(GPU)),-DGPU -isystem $(CUDA_PATH)/include) $(if $(filter 1,$(CUDNN)),-DCUDNN)
 PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT_FLAGS) $(SAN_FLAGS) $(DN_DEFS) \
                  -isystem $(TREE)/include -isystem $(TREE)/src -Iplugin
-PLUGIN_SRCS := $(wildcard plugin/*.c)
-PLUGIN_HDRS := $(wildcard plugin/*.h)
+# Every fork-independent part, and the one fork adapter.
+PLUGIN_SRCS := $(wildcard plugin/*.c) plugin/darknet/$(FORK).c
+PLUGIN_HDRS := $(wildcard plugin/*.h plugin/darknet/*.h)
 PLUGIN_OBJS := $(patsubst plugin/%.c,$(VDIR)/plugin/%.o,$(PLUGIN_SRCS))
 
 , := ,
@@ -108,23 +116,23 @@ $(BUILD)/darknet-ext/.stamp: FORCE | deps
 	    echo "$(abspath $(DARKNET_SRC))" > $@; fi
 
 # A patched copy per variant, re-made whenever a patch changes.
-$(TREE)/.patched: $(PRISTINE)/.stamp patches/series $(wildcard patches/*.patch)
+$(TREE)/.patched: $(PRISTINE)/.stamp $(PATCH_DIR)/series $(wildcard $(PATCH_DIR)/*.patch)
 	@rm -rf $(TREE).tmp && mkdir -p $(VDIR) && cp -a $(PRISTINE) $(TREE).tmp && rm -f $(TREE).tmp/.stamp
-	@for p in $$(grep -v '^#' patches/series); do \
-	    patch -d $(TREE).tmp -p1 --fuzz=0 --forward --no-backup-if-mismatch -s < patches/$$p >$(TREE).tmp/.patch.log 2>&1 || \
-	    { echo "error: patches/$$p does not apply to $(PRISTINE) (see $(TREE).tmp/.patch.log); is it pjreddie/darknet 61c9d02e?" >&2; exit 1; }; \
+	@for p in $$(grep -v '^#' $(PATCH_DIR)/series); do \
+	    patch -d $(TREE).tmp -p1 --fuzz=0 --forward --no-backup-if-mismatch -s < $(PATCH_DIR)/$$p >$(TREE).tmp/.patch.log 2>&1 || \
+	    { echo "error: $(PATCH_DIR)/$$p does not apply to $(PRISTINE) (see $(TREE).tmp/.patch.log); is it pjreddie/darknet 61c9d02e?" >&2; exit 1; }; \
 	done
 	@rm -rf $(TREE) && mv $(TREE).tmp $(TREE) && touch $@
 
 patches-check: $(PRISTINE)/.stamp
 	@rm -rf $(BUILD)/patches-check && cp -a $(PRISTINE) $(BUILD)/patches-check
-	@n=0; for p in $$(grep -v '^#' patches/series); do \
-	    patch -d $(BUILD)/patches-check -p1 --fuzz=0 --forward --no-backup-if-mismatch < patches/$$p > $(BUILD)/patches-check.log 2>&1 || \
-	    { echo "error: patches/$$p does not apply cleanly:" >&2; cat $(BUILD)/patches-check.log >&2; exit 1; }; \
-	    if grep -qiE 'offset|fuzz' $(BUILD)/patches-check.log; then echo "error: patches/$$p needs offset or fuzz:" >&2; cat $(BUILD)/patches-check.log >&2; exit 1; fi; \
+	@n=0; for p in $$(grep -v '^#' $(PATCH_DIR)/series); do \
+	    patch -d $(BUILD)/patches-check -p1 --fuzz=0 --forward --no-backup-if-mismatch < $(PATCH_DIR)/$$p > $(BUILD)/patches-check.log 2>&1 || \
+	    { echo "error: $(PATCH_DIR)/$$p does not apply cleanly:" >&2; cat $(BUILD)/patches-check.log >&2; exit 1; }; \
+	    if grep -qiE 'offset|fuzz' $(BUILD)/patches-check.log; then echo "error: $(PATCH_DIR)/$$p needs offset or fuzz:" >&2; cat $(BUILD)/patches-check.log >&2; exit 1; fi; \
 	    n=$$((n+1)); done; \
-	for p in patches/*.patch; do grep -qx "$$(basename $$p)" patches/series || { echo "error: $$p is not in patches/series" >&2; exit 1; }; done; \
-	echo "patches-check: $$n patches apply to pristine Darknet without offset or fuzz"
+	for p in $(PATCH_DIR)/*.patch; do grep -qx "$$(basename $$p)" $(PATCH_DIR)/series || { echo "error: $$p is not in $(PATCH_DIR)/series" >&2; exit 1; }; done; \
+	echo "patches-check: $$n patches of $(PATCH_DIR) apply to pristine Darknet ($(FORK)) without offset or fuzz"
 	@rm -rf $(BUILD)/patches-check $(BUILD)/patches-check.log
 
 # ------------------------------------------------------------------ build

@@ -1,26 +1,21 @@
 /*
- * comm.c - the background MPI thread: start-up, negotiation, the ring
- * all-reduce, the stall inspector, shutdown.
- *
- * Why a hand-written ring rather than MPI_Allreduce: the MPI standard does
- * not promise that every rank gets the same bits from a float sum, and the
- * global model must be bit-identical on all ranks. In a ring reduce-scatter
- * each segment is summed exactly once, in a fixed order (starting at the rank
- * that owns it), and then copied to everyone, so all ranks hold the same
- * bits, run after run. It also moves 2(N-1)/N of the buffer per rank, the
- * bandwidth optimum, and its point-to-point requests can be polled with a
- * deadline, which a blocking collective cannot.
+ * comm.c - the background MPI thread: start-up, the job hand-off,
+ * negotiation, broadcast and gather, the stall inspector, shutdown. The ring
+ * all-reduce is in ring.c.
  *
  * Why poll with a short sleep: Open MPI progresses only inside MPI calls, and
- * a blocking wait busy-polls a core that the training thread needs (see
- * ../shared/notes/mpi-facts.md). MPI_Testall plus a nanosleep of poll_us
- * keeps the socket buffers moving at link speed on the links we target and
- * leaves the core to training. The thread also sets mpi_yield_when_idle.
+ * a blocking wait busy-polls a core that the training thread needs (measured:
+ * a blocking 32 MB all-reduce kept 0.23 of a compute thread's throughput;
+ * polled with 1 ms sleeps, 0.72; README, "How it works"). MPI_Testall plus a
+ * nanosleep of poll_us keeps the socket buffers moving at link speed on the
+ * links we target and leaves the core to training. The thread also sets
+ * mpi_yield_when_idle.
  */
 #include "comm.h"
+#include "comm_internal.h"
+#include "util.h"
 
 #include <errno.h>
-#include <mpi.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -29,22 +24,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-enum { TAG_READY = 7101, TAG_GO = 7102, TAG_RING = 7103 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double thread_cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
 
 static const char *kind_name(int kind)
 {
@@ -57,7 +36,7 @@ static const char *kind_name(int kind)
 }
 
 /* The stall inspector's verdict: say why on stderr, then end the whole job. */
-static void stall_abort(hpsgd_comm *c, const char *fmt, ...)
+void hpsgd_stall_abort(hpsgd_comm *c, const char *fmt, ...)
 {
     char msg[600];
     va_list ap;
@@ -91,16 +70,16 @@ static void check_abort_request(hpsgd_comm *c)
  * 253 ms instead of about 10), so while the training thread waits for the
  * job anyway, poll without sleeping. Across nodes the network sets the pace
  * and the sleeps cost nothing. */
-static int wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
+int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
 {
     long sleep_us = 10;
     for (;;) {
         int flag = 0;
         if (MPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
-            stall_abort(c, "MPI_Testall failed");
+            hpsgd_stall_abort(c, "MPI_Testall failed");
         if (flag) return 0;
         check_abort_request(c);
-        if (now_s() > deadline) return -1;
+        if (hpsgd_now() > deadline) return -1;
         if (c->local_size == c->size && atomic_load(&c->training_waits)) continue;
         struct timespec ts = {0, sleep_us * 1000L};
         nanosleep(&ts, NULL);
@@ -119,10 +98,10 @@ static void negotiate(hpsgd_comm *c, const hpsgd_job *job, double deadline)
         int peers = c->size - 1;
         uint64_t (*theirs)[3] = calloc((size_t)peers, sizeof *theirs);
         MPI_Request *reqs = calloc((size_t)peers, sizeof *reqs);
-        if (!theirs || !reqs) stall_abort(c, "out of memory in the negotiation of %s", job->what);
+        if (!theirs || !reqs) hpsgd_stall_abort(c, "out of memory in the negotiation of %s", job->what);
         for (int r = 1; r < c->size; ++r)
-            MPI_Irecv(theirs[r - 1], 3, MPI_UINT64_T, r, TAG_READY, MPI_COMM_WORLD, &reqs[r - 1]);
-        if (wait_all(c, peers, reqs, deadline)) {
+            MPI_Irecv(theirs[r - 1], 3, MPI_UINT64_T, r, HPSGD_TAG_READY, MPI_COMM_WORLD, &reqs[r - 1]);
+        if (hpsgd_wait_all(c, peers, reqs, deadline)) {
             char missing[400] = "";
             size_t used = 0;
             int nmissing = 0;
@@ -134,13 +113,13 @@ static void negotiate(hpsgd_comm *c, const hpsgd_job *job, double deadline)
                 int w = snprintf(missing + used, sizeof missing - used, "%s%d", used ? ", " : "", r);
                 if (w > 0 && (size_t)w < sizeof missing - used) used += (size_t)w;
             }
-            stall_abort(c, "%s stalled: rank%s %s %s not joined after %.0f s (timeout)", job->what,
+            hpsgd_stall_abort(c, "%s stalled: rank%s %s %s not joined after %.0f s (timeout)", job->what,
                         nmissing > 1 ? "s" : "", missing, nmissing > 1 ? "have" : "has", c->timeout_s);
         }
         for (int r = 1; r < c->size; ++r) {
             const uint64_t *t = theirs[r - 1];
             if (t[0] != mine[0] || t[1] != mine[1] || t[2] != mine[2])
-                stall_abort(c,
+                hpsgd_stall_abort(c,
                             "ranks disagree: rank %d is at job %llu (%s of %llu) while rank 0 is at job %llu "
                             "(%s of %llu, %s)",
                             r, (unsigned long long)t[0], kind_name((int)t[1]), (unsigned long long)t[2],
@@ -148,19 +127,19 @@ static void negotiate(hpsgd_comm *c, const hpsgd_job *job, double deadline)
                             job->what);
         }
         for (int r = 1; r < c->size; ++r)
-            MPI_Isend(mine, 3, MPI_UINT64_T, r, TAG_GO, MPI_COMM_WORLD, &reqs[r - 1]);
-        if (wait_all(c, peers, reqs, deadline)) stall_abort(c, "%s: could not release the other ranks", job->what);
+            MPI_Isend(mine, 3, MPI_UINT64_T, r, HPSGD_TAG_GO, MPI_COMM_WORLD, &reqs[r - 1]);
+        if (hpsgd_wait_all(c, peers, reqs, deadline)) hpsgd_stall_abort(c, "%s: could not release the other ranks", job->what);
         free(theirs);
         free(reqs);
     } else {
         uint64_t go[3];
         MPI_Request reqs[2];
-        MPI_Isend(mine, 3, MPI_UINT64_T, 0, TAG_READY, MPI_COMM_WORLD, &reqs[0]);
-        MPI_Irecv(go, 3, MPI_UINT64_T, 0, TAG_GO, MPI_COMM_WORLD, &reqs[1]);
+        MPI_Isend(mine, 3, MPI_UINT64_T, 0, HPSGD_TAG_READY, MPI_COMM_WORLD, &reqs[0]);
+        MPI_Irecv(go, 3, MPI_UINT64_T, 0, HPSGD_TAG_GO, MPI_COMM_WORLD, &reqs[1]);
         /* Rank 0 reports first and by name; ours is the fallback if rank 0 is the one stuck. */
         double grace = c->timeout_s * 0.1 > 5 ? c->timeout_s * 0.1 : 5;
-        if (wait_all(c, 2, reqs, deadline + grace))
-            stall_abort(c, "%s: rank 0 has not started it after %.0f s (rank 0, or a rank it waits for, is stuck)",
+        if (hpsgd_wait_all(c, 2, reqs, deadline + grace))
+            hpsgd_stall_abort(c, "%s: rank 0 has not started it after %.0f s (rank 0, or a rank it waits for, is stuck)",
                         job->what, c->timeout_s + grace);
     }
 }
@@ -173,7 +152,7 @@ static void job_bcast(hpsgd_comm *c, const hpsgd_job *job, double deadline)
         int n = left > (1u << 30) ? (1 << 30) : (int)left;
         MPI_Request req;
         MPI_Ibcast(p, n, MPI_BYTE, 0, MPI_COMM_WORLD, &req);
-        if (wait_all(c, 1, &req, deadline)) stall_abort(c, "%s: broadcast not finished after %.0f s", job->what, c->timeout_s);
+        if (hpsgd_wait_all(c, 1, &req, deadline)) hpsgd_stall_abort(c, "%s: broadcast not finished after %.0f s", job->what, c->timeout_s);
         if (c->rank == 0) c->job_bytes_sent += (uint64_t)n * (uint64_t)(c->size - 1);
         p += n;
         left -= (size_t)n;
@@ -183,96 +162,26 @@ static void job_bcast(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 static void job_allgather(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 {
     MPI_Request req;
-    if (job->bytes > (size_t)(1 << 30)) stall_abort(c, "%s: gather of %zu bytes is too large", job->what, job->bytes);
+    if (job->bytes > (size_t)(1 << 30)) hpsgd_stall_abort(c, "%s: gather of %zu bytes is too large", job->what, job->bytes);
     MPI_Iallgather(job->data, (int)job->bytes, MPI_BYTE, job->out, (int)job->bytes, MPI_BYTE, MPI_COMM_WORLD, &req);
-    if (wait_all(c, 1, &req, deadline)) stall_abort(c, "%s: gather not finished after %.0f s", job->what, c->timeout_s);
+    if (hpsgd_wait_all(c, 1, &req, deadline)) hpsgd_stall_abort(c, "%s: gather not finished after %.0f s", job->what, c->timeout_s);
     c->job_bytes_sent += (uint64_t)job->bytes * (uint64_t)(c->size - 1);
 }
 
-/* Segment s of a chunk of len floats: [s*len/N, (s+1)*len/N). */
-static size_t seg_begin(size_t len, int s, int n) { return (size_t)((unsigned long long)len * (unsigned)s / (unsigned)n); }
-
-/* One ring step: what this rank sends to the right and receives from the left. */
-typedef struct {
-    int left, right;
-    size_t sb, se, rb, re; /* [send begin, end), [receive begin, end) */
-} ring_step;
-
-static ring_step ring_step_at(const hpsgd_comm *c, size_t len, int send_seg, int recv_seg)
+/* The extras: integer sums are exact in any order, so MPI's own all-reduce
+ * gives every rank the same values. */
+static void job_exact(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 {
-    int n = c->size;
-    ring_step st = {(c->rank + n - 1) % n, (c->rank + 1) % n, seg_begin(len, send_seg, n),
-                    seg_begin(len, send_seg + 1, n), seg_begin(len, recv_seg, n), seg_begin(len, recv_seg + 1, n)};
-    return st;
-}
-
-/* Sends this step's segment (reqs[0] is the posted receive) and waits for both. */
-static void ring_exchange(hpsgd_comm *c, float *chunk, const ring_step *st, MPI_Request reqs[2], double deadline,
-                          const char *what)
-{
-    MPI_Isend(chunk + st->sb, (int)(st->se - st->sb), MPI_FLOAT, st->right, TAG_RING, MPI_COMM_WORLD, &reqs[1]);
-    c->job_bytes_sent += (st->se - st->sb) * sizeof(float);
-    if (wait_all(c, 2, reqs, deadline))
-        stall_abort(c, "%s stalled: ring exchange with ranks %d (left) and %d (right) not finished after %.0f s", what,
-                    st->left, st->right, c->timeout_s);
-}
-
-/* Reduce-scatter step: send segment `send_seg` to the right while segment
- * `recv_seg` comes from the left into the scratch buffer, then add it into
- * ours. Whole segments in one message each: on a shaped TCP link every
- * message boundary costs a rendezvous round trip queued behind bulk data
- * (measured at 120 Mbit/s: 1 MB pieces reached 62 Mbit/s, whole segments 113). */
-static void ring_reduce_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
-                             const char *what)
-{
-    ring_step st = ring_step_at(c, len, send_seg, recv_seg);
-    MPI_Request reqs[2];
-    MPI_Irecv(c->ring_scratch, (int)(st.re - st.rb), MPI_FLOAT, st.left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
-    ring_exchange(c, chunk, &st, reqs, deadline, what);
-    const float *in = c->ring_scratch;
-    float *dst = chunk + st.rb;
-    for (size_t i = 0; i < st.re - st.rb; ++i) dst[i] += in[i];
-}
-
-/* All-gather step: pass a finished segment on, receive the next one in place. */
-static void ring_gather_step(hpsgd_comm *c, float *chunk, size_t len, int send_seg, int recv_seg, double deadline,
-                             const char *what)
-{
-    ring_step st = ring_step_at(c, len, send_seg, recv_seg);
-    MPI_Request reqs[2];
-    MPI_Irecv(chunk + st.rb, (int)(st.re - st.rb), MPI_FLOAT, st.left, TAG_RING, MPI_COMM_WORLD, &reqs[0]);
-    ring_exchange(c, chunk, &st, reqs, deadline, what);
-}
-
-static void job_allreduce(hpsgd_comm *c, const hpsgd_job *job, double deadline)
-{
-    int n = c->size, r = c->rank;
-    if (n == 1) return;
-    /* The largest segment of a chunk arrives in the scratch buffer while ours
-     * is added to: allocated on first use, the same size every round after. */
-    size_t chunk = job->count < c->chunk_floats ? job->count : c->chunk_floats;
-    size_t need = chunk / (size_t)n + 1;
-    if (need > c->ring_scratch_floats) {
-        float *scratch = realloc(c->ring_scratch, need * sizeof(float));
-        if (!scratch) stall_abort(c, "%s: out of memory for the ring buffer (%zu floats; lower chunk_mb)", job->what, need);
-        c->ring_scratch = scratch;
-        c->ring_scratch_floats = need;
-    }
-    for (size_t start = 0; start < job->count; start += c->chunk_floats) {
-        size_t len = job->count - start < c->chunk_floats ? job->count - start : c->chunk_floats;
-        float *chunk = job->floats + start;
-        /* Segment s starts at rank s and collects ranks s+1, s+2, ... in that
-         * order; after n-1 steps rank r holds the sum of segment r+1. */
-        for (int k = 0; k < n - 1; ++k)
-            ring_reduce_step(c, chunk, len, (r - k + n) % n, (r - k - 1 + n) % n, deadline, job->what);
-        for (int k = 0; k < n - 1; ++k)
-            ring_gather_step(c, chunk, len, (r + 1 - k + n) % n, (r - k + n) % n, deadline, job->what);
-    }
+    if (!job->nexact || c->size == 1) return;
+    MPI_Request req;
+    MPI_Iallreduce(MPI_IN_PLACE, job->exact, (int)job->nexact, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD, &req);
+    if (hpsgd_wait_all(c, 1, &req, deadline))
+        hpsgd_stall_abort(c, "%s stalled: the sum of its counters not finished after %.0f s", job->what, c->timeout_s);
 }
 
 static void run_job(hpsgd_comm *c, const hpsgd_job *job)
 {
-    double start = now_s(), cpu0 = thread_cpu_ms();
+    double start = hpsgd_now(), cpu0 = hpsgd_thread_cpu_ms();
     double deadline = start + c->timeout_s;
     c->job_bytes_sent = 0;
     ++c->seq;
@@ -281,13 +190,14 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
     case HPSGD_JOB_BCAST: job_bcast(c, job, deadline); break;
     case HPSGD_JOB_ALLGATHER: job_allgather(c, job, deadline); break;
     case HPSGD_JOB_ALLREDUCE:
-        job_allreduce(c, job, deadline);
+        hpsgd_ring_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, deadline, job->what);
+        job_exact(c, job, deadline);
         /* Tests stretch rounds to make the overlap visible on a fast link. */
         if (c->test_round_delay_us) usleep((useconds_t)c->test_round_delay_us);
         break;
     }
-    c->job_ms = 1e3 * (now_s() - start);
-    c->job_cpu_ms = thread_cpu_ms() - cpu0;
+    c->job_ms = 1e3 * (hpsgd_now() - start);
+    c->job_cpu_ms = hpsgd_thread_cpu_ms() - cpu0;
 }
 
 static void set_state(hpsgd_comm *c, hpsgd_comm_state s)
@@ -303,11 +213,7 @@ static void *comm_main(void *arg)
     hpsgd_comm *c = arg;
     /* SIGINT/SIGTERM belong to the training thread; blocked here (and in the
      * threads MPI starts from here) so they never interrupt MPI's syscalls. */
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    hpsgd_block_stop_signals();
     /* Blocking waits inside Open MPI then give the core back (mpi-facts.md).
      * The TCP transport's emulated-RDMA ("put") protocol for large messages
      * halved the rate of every transfer after the first when both directions
@@ -371,15 +277,6 @@ static void *comm_main(void *arg)
     return NULL;
 }
 
-static long env_long(const char *name, long def, long lo, long hi)
-{
-    const char *s = getenv(name);
-    if (!s || !*s) return def;
-    char *end;
-    long v = strtol(s, &end, 10);
-    return (*end || v < lo || v > hi) ? def : v;
-}
-
 /* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait. */
 static struct timespec deadline_in(double seconds)
 {
@@ -398,9 +295,9 @@ int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char 
     pthread_cond_init(&c->cond, NULL);
     c->state = HPSGD_COMM_STARTING;
     c->timeout_s = timeout_s;
-    c->chunk_floats = chunk_floats ? chunk_floats : 1;
-    c->poll_us = env_long("HPSGD_POLL_US", 500, 1, 999999);
-    c->test_round_delay_us = env_long("HPSGD_TEST_ROUND_DELAY_US", 0, 0, 60000000);
+    c->chunk_bytes = (chunk_floats ? chunk_floats : 1) * sizeof(float);
+    c->poll_us = hpsgd_env_long("HPSGD_POLL_US", 500, 1, 999999);
+    c->test_round_delay_us = hpsgd_env_long("HPSGD_TEST_ROUND_DELAY_US", 0, 0, 60000000);
     if (pthread_create(&c->thread, NULL, comm_main, c)) {
         snprintf(err, errlen, "cannot start the MPI thread: %s", strerror(errno));
         return -1;
@@ -423,6 +320,7 @@ int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char 
     c->thread_started = 0;
     free(c->ring_scratch);
     c->ring_scratch = NULL;
+    c->ring_scratch_bytes = 0;
     return -1;
 }
 
@@ -470,6 +368,14 @@ int hpsgd_comm_run(hpsgd_comm *c, const hpsgd_job *job, char *err, size_t errlen
     return hpsgd_comm_wait(c, err, errlen);
 }
 
+int hpsgd_comm_allgather(hpsgd_comm *c, const void *mine, size_t bytes, void *all, const char *what, char *err,
+                         size_t errlen)
+{
+    hpsgd_job job = {.kind = HPSGD_JOB_ALLGATHER, .data = (void *)mine, .out = all, .bytes = bytes};
+    snprintf(job.what, sizeof job.what, "%s", what);
+    return hpsgd_comm_run(c, &job, err, errlen);
+}
+
 void hpsgd_comm_stop(hpsgd_comm *c)
 {
     if (!c->thread_started) return;
@@ -483,6 +389,7 @@ void hpsgd_comm_stop(hpsgd_comm *c)
     c->thread_started = 0;
     free(c->ring_scratch);
     c->ring_scratch = NULL;
+    c->ring_scratch_bytes = 0;
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
 }

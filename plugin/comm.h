@@ -17,10 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ring.h"
+
 typedef enum {
     HPSGD_JOB_BCAST = 1, /* bytes from rank 0 to every rank */
     HPSGD_JOB_ALLGATHER, /* bytes from every rank into out[size * bytes] */
-    HPSGD_JOB_ALLREDUCE  /* float sum over ranks, in place, same bits everywhere */
+    HPSGD_JOB_ALLREDUCE  /* sum over ranks, in place, same bits everywhere (ring.c) */
 } hpsgd_job_kind;
 
 typedef struct hpsgd_job {
@@ -28,8 +30,11 @@ typedef struct hpsgd_job {
     void *data;         /* bcast, allgather: this rank's bytes */
     void *out;          /* allgather: size * bytes */
     size_t bytes;       /* bcast, allgather */
-    float *floats;      /* allreduce */
-    size_t count;       /* allreduce */
+    void *buf;          /* allreduce: count elements of `type` */
+    size_t count;
+    const hpsgd_wire_type *type; /* NULL: float32 sums */
+    int64_t *exact;     /* allreduce: integers summed exactly, beside buf (may be NULL) */
+    size_t nexact;
     char what[64];      /* "round 12", for messages */
 } hpsgd_job;
 
@@ -60,7 +65,7 @@ typedef struct hpsgd_comm {
 
     /* Settings, fixed at start. */
     double timeout_s;           /* one job's bound */
-    size_t chunk_floats;        /* allreduce chunk */
+    size_t chunk_bytes;         /* allreduce chunk, whatever the element size */
     long poll_us;               /* sleep between MPI_Testall calls while waiting */
     long test_round_delay_us;   /* tests only: HPSGD_TEST_ROUND_DELAY_US lengthens each round */
 
@@ -78,12 +83,13 @@ typedef struct hpsgd_comm {
 
     /* MPI thread only. */
     uint64_t seq;               /* jobs started, the same on every rank */
-    float *ring_scratch;        /* one segment of a chunk, for receiving while adding */
-    size_t ring_scratch_floats;
+    void *ring_scratch;         /* one segment of a chunk, for receiving while adding */
+    size_t ring_scratch_bytes;
 } hpsgd_comm;
 
 /* Starts the thread, which initialises MPI; waits (bounded) until it reports
  * rank and size. Returns 0, or -1 with err set. */
+/* chunk_floats: the all-reduce chunk, in float32 elements (chunk_mb). */
 int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char *err, size_t errlen);
 
 /* Queues a job; the thread must be idle (no job in flight). */
@@ -97,6 +103,10 @@ int hpsgd_comm_wait(hpsgd_comm *c, char *err, size_t errlen);
 
 /* submit + wait. */
 int hpsgd_comm_run(hpsgd_comm *c, const hpsgd_job *job, char *err, size_t errlen);
+
+/* A gather job: every rank's `bytes` of mine into all[size * bytes]. */
+int hpsgd_comm_allgather(hpsgd_comm *c, const void *mine, size_t bytes, void *all, const char *what, char *err,
+                         size_t errlen);
 
 /* Waits for any job in flight, has the thread call MPI_Finalize, joins it. */
 void hpsgd_comm_stop(hpsgd_comm *c);

@@ -10,28 +10,25 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "option_list.h"
 #include "utils.h"
 
-/* Darknet's parser.c keeps this struct private; this is the same layout. */
-typedef struct {
-    char *type;
-    list *options;
-} darknet_section;
+typedef enum { KEY_ENUM, KEY_INT, KEY_ULONG, KEY_REAL, KEY_PATH } key_kind;
 
-typedef enum { KEY_ENUM, KEY_INT, KEY_REAL, KEY_PATH } key_kind;
-
+/* One row per key: where its value goes (offsetof) and what is allowed. A
+ * new key is one row here and one field in hpsgd_options. */
 typedef struct {
     const char *name;
     key_kind kind;
-    const char *const *choices; /* KEY_ENUM: NULL-terminated names, index = value */
-    double min, max;            /* KEY_INT, KEY_REAL: inclusive range */
+    size_t field;               /* offsetof(hpsgd_options, ...) */
+    const char *const *choices; /* KEY_ENUM: NULL-terminated names, index = value (an int-sized field) */
+    double min, max;            /* KEY_INT, KEY_ULONG, KEY_REAL: inclusive range */
     int min_exclusive;          /* KEY_REAL: value must be > min */
     const char *why_min;        /* extra words when below min, e.g. "0 is meaningless" */
 } key_spec;
@@ -42,23 +39,29 @@ static const char *const shard_names[] = {"rank", "none", NULL};
 static const char *const lr_scale_names[] = {"none", "linear", "sqrt", NULL};
 static const char *const print_names[] = {"rank0", "all", NULL};
 
+#define AT(f) offsetof(hpsgd_options, f)
 static const key_spec keys[] = {
-    {"mode", KEY_ENUM, mode_names, 0, 0, 0, NULL},
-    {"merge", KEY_ENUM, merge_names, 0, 0, 0, NULL},
-    {"interval", KEY_INT, NULL, 1, 1000000, 0, "a round needs at least one step"},
-    {"max_stale", KEY_INT, NULL, 0, 1000000, 0, NULL},
-    {"chunk_mb", KEY_REAL, NULL, 0.0625, 4096, 0, NULL},
-    {"stats", KEY_INT, NULL, 0, 1, 0, NULL},
-    {"seed", KEY_INT, NULL, 0, 4294967295.0, 0, NULL},
-    {"shard", KEY_ENUM, shard_names, 0, 0, 0, NULL},
-    {"verify", KEY_INT, NULL, 0, 1000000000, 0, NULL},
-    {"timeout", KEY_REAL, NULL, 0, 604800, 1, "a round needs time"},
-    {"log", KEY_PATH, NULL, 0, 0, 0, NULL},
-    {"lr_scale", KEY_ENUM, lr_scale_names, 0, 0, 0, NULL},
-    {"loader_threads", KEY_INT, NULL, 0, 256, 0, NULL},
-    {"print", KEY_ENUM, print_names, 0, 0, 0, NULL},
+    {"mode", KEY_ENUM, AT(mode), mode_names, 0, 0, 0, NULL},
+    {"merge", KEY_ENUM, AT(merge), merge_names, 0, 0, 0, NULL},
+    {"interval", KEY_INT, AT(interval), NULL, 1, 1000000, 0, "a round needs at least one step"},
+    {"max_stale", KEY_INT, AT(max_stale), NULL, 0, 1000000, 0, NULL},
+    {"chunk_mb", KEY_REAL, AT(chunk_mb), NULL, 0.0625, 4096, 0, NULL},
+    {"stats", KEY_INT, AT(stats), NULL, 0, 1, 0, NULL},
+    {"seed", KEY_ULONG, AT(seed), NULL, 0, 4294967295.0, 0, NULL},
+    {"shard", KEY_ENUM, AT(shard), shard_names, 0, 0, 0, NULL},
+    {"verify", KEY_INT, AT(verify), NULL, 0, 1000000000, 0, NULL},
+    {"timeout", KEY_REAL, AT(timeout), NULL, 0, 604800, 1, "a round needs time"},
+    {"log", KEY_PATH, AT(log), NULL, 0, 0, 0, NULL},
+    {"lr_scale", KEY_ENUM, AT(lr_scale), lr_scale_names, 0, 0, 0, NULL},
+    {"loader_threads", KEY_INT, AT(loader_threads), NULL, 0, 256, 0, NULL},
+    {"print", KEY_ENUM, AT(print_all), print_names, 0, 0, 0, NULL},
 };
+#undef AT
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+/* KEY_ENUM fields are written as int. */
+_Static_assert(sizeof(hpsgd_mode) == sizeof(int) && sizeof(hpsgd_merge) == sizeof(int) &&
+                   sizeof(hpsgd_shard) == sizeof(int) && sizeof(hpsgd_lr_scale) == sizeof(int),
+               "enum keys are stored as int");
 
 const char *hpsgd_mode_name(hpsgd_mode m) { return mode_names[m]; }
 const char *hpsgd_merge_name(hpsgd_merge m) { return merge_names[m]; }
@@ -130,7 +133,8 @@ static int parse_number(const key_spec *k, const char *cfgfile, const char *val,
                         double *out, char *err, size_t errlen)
 {
     char range[96];
-    if (k->kind == KEY_INT)
+    int integer = k->kind == KEY_INT || k->kind == KEY_ULONG;
+    if (integer)
         snprintf(range, sizeof range, "an integer from %.0f to %.0f", k->min, k->max);
     else
         snprintf(range, sizeof range, "a number %s %g and at most %g",
@@ -141,7 +145,7 @@ static int parse_number(const key_spec *k, const char *cfgfile, const char *val,
     errno = 0;
     char *end = NULL;
     double v;
-    if (k->kind == KEY_INT) {
+    if (integer) {
         if (*p == '-' && strspn(p + 1, "0123456789") == strlen(p + 1) && p[1])
             return fail(err, errlen, "%s: [hpsgd] %s=%s: negative; allowed: %s", cfgfile, k->name, val, range);
         if (!*p || strspn(p, "+0123456789") != strlen(p) || strchr(p + 1, '+'))
@@ -177,17 +181,14 @@ static int parse_number(const key_spec *k, const char *cfgfile, const char *val,
 static int apply(hpsgd_options *o, const key_spec *k, const char *cfgfile, const char *val,
                  char *err, size_t errlen)
 {
+    char *field = (char *)o + k->field;
     if (val[0] == '\0')
         return fail(err, errlen, "%s: [hpsgd] %s=: empty value", cfgfile, k->name);
 
     if (k->kind == KEY_ENUM) {
         for (int i = 0; k->choices[i]; ++i) {
             if (strcmp(val, k->choices[i]) == 0) {
-                if (strcmp(k->name, "mode") == 0) o->mode = (hpsgd_mode)i;
-                else if (strcmp(k->name, "merge") == 0) o->merge = (hpsgd_merge)i;
-                else if (strcmp(k->name, "shard") == 0) o->shard = (hpsgd_shard)i;
-                else if (strcmp(k->name, "lr_scale") == 0) o->lr_scale = (hpsgd_lr_scale)i;
-                else if (strcmp(k->name, "print") == 0) o->print_all = i;
+                *(int *)field = i;
                 return 0;
             }
         }
@@ -200,20 +201,18 @@ static int apply(hpsgd_options *o, const key_spec *k, const char *cfgfile, const
         if (strlen(val) >= sizeof(o->log))
             return fail(err, errlen, "%s: [hpsgd] %s=%.40s...: path too long; allowed: up to %zu bytes", cfgfile,
                         k->name, val, sizeof(o->log) - 1);
-        snprintf(o->log, sizeof o->log, "%s", val);
+        snprintf(field, sizeof o->log, "%s", val);
         return 0;
     }
 
     double v = 0;
     if (parse_number(k, cfgfile, val, &v, err, errlen)) return -1;
-    if (strcmp(k->name, "interval") == 0) o->interval = (int)v;
-    else if (strcmp(k->name, "max_stale") == 0) o->max_stale = (int)v;
-    else if (strcmp(k->name, "chunk_mb") == 0) o->chunk_mb = v;
-    else if (strcmp(k->name, "stats") == 0) o->stats = (int)v;
-    else if (strcmp(k->name, "seed") == 0) o->seed = (unsigned long)v;
-    else if (strcmp(k->name, "verify") == 0) o->verify = (int)v;
-    else if (strcmp(k->name, "timeout") == 0) o->timeout = v;
-    else if (strcmp(k->name, "loader_threads") == 0) o->loader_threads = (int)v;
+    switch (k->kind) {
+    case KEY_INT: *(int *)field = (int)v; break;
+    case KEY_ULONG: *(unsigned long *)field = (unsigned long)v; break;
+    case KEY_REAL: *(double *)field = v; break;
+    default: break;
+    }
     return 0;
 }
 
@@ -264,59 +263,26 @@ static int read_section(hpsgd_options *o, const char *cfgfile, char *err, size_t
     return rc;
 }
 
-/* The same release as parser.c's free_section(): key and value share the line. */
-static void free_darknet_section(darknet_section *s)
+int hpsgd_options_scan_section(hpsgd_section_scan *s, const char *type, char *err, size_t errlen)
 {
-    free(s->type);
-    node *n = s->options->front;
-    while (n) {
-        kvp *pair = (kvp *)n->val;
-        free(pair->key);
-        free(pair);
-        node *next = n->next;
-        free(n);
-        n = next;
-    }
-    free(s->options);
-    free(s);
+    int is_net = strcmp(type, "[net]") == 0 || strcmp(type, "[network]") == 0;
+    int is_ours = strcmp(type, "[hpsgd]") == 0;
+    /* The first error is the one reported; the walk goes on taking ours out. */
+    if (!is_ours && strcasecmp(type, "[hpsgd]") == 0 && !s->failed)
+        s->failed = fail(err, errlen, "%s: section %s: unknown section; did you mean [hpsgd] (lower case)?", s->cfgfile,
+                         type);
+    if (is_net) s->seen_net = 1;
+    if (!is_ours) return 0;
+    if (!s->failed && s->found)
+        s->failed = fail(err, errlen, "%s: [hpsgd]: section given twice; allowed: one [hpsgd] section", s->cfgfile);
+    if (!s->failed && !s->seen_net)
+        s->failed = fail(err, errlen, "%s: [hpsgd]: placed before [net]; allowed: after the [net] section", s->cfgfile);
+    s->found = 1;
+    return 1;
 }
 
-static void unlink_node(list *l, node *n)
+int hpsgd_options_scan_end(hpsgd_section_scan *s, hpsgd_options *o, char *err, size_t errlen)
 {
-    if (n->prev) n->prev->next = n->next;
-    else l->front = n->next;
-    if (n->next) n->next->prev = n->prev;
-    else l->back = n->prev;
-    --l->size;
-    free(n);
-}
-
-int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, list *sections, char *err,
-                                size_t errlen)
-{
-    int seen_net = 0, found = 0, rc = 0;
-    node *n = sections->front;
-    while (n) {
-        node *next = n->next;
-        darknet_section *s = (darknet_section *)n->val;
-        int is_net = strcmp(s->type, "[net]") == 0 || strcmp(s->type, "[network]") == 0;
-        int is_ours = strcmp(s->type, "[hpsgd]") == 0;
-        if (!is_ours && strcasecmp(s->type, "[hpsgd]") == 0 && rc == 0)
-            rc = fail(err, errlen, "%s: section %s: unknown section; did you mean [hpsgd] (lower case)?", cfgfile,
-                      s->type);
-        if (is_net) seen_net = 1;
-        if (is_ours) {
-            if (rc == 0 && found)
-                rc = fail(err, errlen, "%s: [hpsgd]: section given twice; allowed: one [hpsgd] section", cfgfile);
-            if (rc == 0 && !seen_net)
-                rc = fail(err, errlen, "%s: [hpsgd]: placed before [net]; allowed: after the [net] section",
-                          cfgfile);
-            found = 1;
-            free_darknet_section(s);
-            unlink_node(sections, n);
-        }
-        n = next;
-    }
-    if (rc == 0 && found) rc = read_section(o, cfgfile, err, errlen);
-    return rc;
+    if (s->failed) return -1;
+    return s->found ? read_section(o, s->cfgfile, err, errlen) : 0;
 }

@@ -5,7 +5,6 @@
 #define HPSGD_OPTIONS_H
 
 #include <stddef.h>
-#include "darknet.h"
 
 typedef enum { HPSGD_MODE_HPSGD, HPSGD_MODE_SYNC, HPSGD_MODE_AVERAGE } hpsgd_mode;
 typedef enum { HPSGD_MERGE_RESET, HPSGD_MERGE_EAGER } hpsgd_merge;
@@ -34,13 +33,19 @@ typedef struct hpsgd_options {
 
 void hpsgd_options_defaults(hpsgd_options *o);
 
-/* Takes every [hpsgd] section out of Darknet's parsed section list (freeing
- * it) and parses it, from cfgfile, into o. Rejects a duplicate section, one
- * placed before [net], misspellings such as [HPSGD], and every bad key or
- * value. Returns 0, or -1 with a one-line message naming file, line, key,
- * value and what is allowed. */
-int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, list *sections,
-                                char *err, size_t errlen);
+/* Walking Darknet's parsed sections (darknet/<fork>.c): each section's type
+ * goes through hpsgd_options_scan_section(), which says whether to take it
+ * out (1: an [hpsgd] section), and hpsgd_options_scan_end() then parses the
+ * section from the file into o. Rejects a duplicate section, one placed
+ * before [net], misspellings such as [HPSGD], and every bad key or value.
+ * Both return -1 with a one-line message naming file, line, key, value and
+ * what is allowed. */
+typedef struct hpsgd_section_scan {
+    const char *cfgfile;
+    int seen_net, found, failed;
+} hpsgd_section_scan;
+int hpsgd_options_scan_section(hpsgd_section_scan *s, const char *type, char *err, size_t errlen);
+int hpsgd_options_scan_end(hpsgd_section_scan *s, hpsgd_options *o, char *err, size_t errlen);
 
 /* Names for printing. */
 const char *hpsgd_mode_name(hpsgd_mode m);

@@ -1,11 +1,12 @@
 /*
- * replica.h - the global model G, the replica R and the merge arithmetic of
- * the three modes (see ../shared/notes/algorithm.md, restated in README.md).
+ * replica.h - the buffers of the global model G, the round's buffer and B,
+ * and the merges of the three modes over the travelling tensors' slices
+ * (merge.h has the per-element contract; README, "How it works").
  *
- * R is Darknet's own live weights; G and the fused buffer are ours:
+ * R is Darknet's own live weights; G and the round's buffer are ours:
  *   global  G   identical on every rank, the model that is saved;
- *   comm        n + extras floats handed to the MPI thread: this rank's change
- *               D on the way out, the sum A over ranks on the way back;
+ *   comm        n floats handed to the MPI thread (through codec.h): this
+ *               rank's change D on the way out, the sum A on the way back;
  *   base    B   merge=eager only: G plus this rank's change still in flight.
  * Memory: 2n floats (reset) or 3n (eager) on top of Darknet's own model.
  */
@@ -19,14 +20,13 @@
 typedef struct hpsgd_replica {
     const hpsgd_registry *reg;
     size_t n;       /* floats in the fused model */
-    size_t extras;  /* floats riding along after the model (images, steps, ...) */
     float *global;  /* G */
     float *base;    /* B, or NULL with merge=reset */
     float *comm;    /* D, then A */
 } hpsgd_replica;
 
 /* Allocates G (copied from the live tensors), comm, and B when eager. */
-int hpsgd_replica_init(hpsgd_replica *p, const hpsgd_registry *reg, size_t extras, int eager);
+int hpsgd_replica_init(hpsgd_replica *p, const hpsgd_registry *reg, int eager);
 void hpsgd_replica_free(hpsgd_replica *p);
 size_t hpsgd_replica_overhead_bytes(const hpsgd_replica *p);
 

@@ -39,12 +39,14 @@ $(MKDATA): scripts/mkdata.c $(PRISTINE)/.stamp
 # SAN=1 also builds the thread hand-off tests (MPI thread and its callers)
 # under ThreadSanitizer: comm.c compiled with them, no Darknet needed.
 TSAN_TESTS := $(if $(filter 1,$(SAN)),$(TEST_DIR)/tsan_test_comm $(TEST_DIR)/tsan_test_ring)
-$(TEST_DIR)/tsan_test_comm: tests/unit/test_comm.c plugin/comm.c plugin/comm.h | test-deps
+COMM_SRCS := plugin/comm.c plugin/ring.c
+COMM_HDRS := plugin/comm.h plugin/comm_internal.h plugin/ring.h plugin/util.h
+$(TEST_DIR)/tsan_test_comm: tests/unit/test_comm.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
 	@mkdir -p $(@D)
-	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< plugin/comm.c -lcmocka -pthread -o $@
-$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c plugin/comm.c plugin/comm.h | test-deps
+	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -lcmocka -pthread -o $@
+$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
 	@mkdir -p $(@D)
-	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< plugin/comm.c -pthread -o $@
+	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -pthread -o $@
 
 unit: $(UNIT_TESTS)
 	@TEST_DIR=$(TEST_DIR) tests/run-tests --only-unit
@@ -70,3 +72,9 @@ fuzz-run: $(TEST_DIR)/fuzz_options
 	@set -o pipefail; cd $(BUILD)/fuzz-crashes && ASAN_OPTIONS=detect_leaks=1 $(abspath $<) -max_total_time=$(FUZZ_SECONDS) \
 	    -max_len=4096 -print_final_stats=1 $(abspath $(BUILD)/fuzz-corpus) $(abspath tests/fuzz/corpus) \
 	    2>&1 | tail -15 || { echo "fuzz: a crash was found: keep the input from $(BUILD)/fuzz-crashes/ in tests/fuzz/regressions/" >&2; exit 1; }
+
+# The round state machine alone, with a fake transport: no libmpi, no
+# libdarknet, no hooks.c (tests/unit/test_rounds.c).
+$(TEST_DIR)/test_rounds: tests/unit/test_rounds.c plugin/rounds.c plugin/rounds.h plugin/options.h | test-deps
+	@mkdir -p $(@D)
+	gcc $(filter-out -isystem $(TREE)/include -isystem $(TREE)/src,$(PLUGIN_CFLAGS)) $< plugin/rounds.c -lcmocka -pthread -lm -o $@

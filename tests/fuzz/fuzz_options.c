@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "darknet/fork.h"
 #include "options.h"
 
 typedef struct {

@@ -43,7 +43,7 @@ static void test_life_cycle(void **state)
     size_t n = 100000;
     float *buf = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; ++i) buf[i] = (float)i * 0.5f;
-    job = (hpsgd_job){.kind = HPSGD_JOB_ALLREDUCE, .floats = buf, .count = n};
+    job = (hpsgd_job){.kind = HPSGD_JOB_ALLREDUCE, .buf = buf, .count = n};
     strcpy(job.what, "round 1");
     uint64_t before = c.jobs_done;
     hpsgd_comm_submit(&c, &job);

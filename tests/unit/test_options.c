@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "option_list.h"
+#include "darknet/fork.h"
 #include "options.h"
 
 /* Darknet's parser.c section and its release function (not in a header). */

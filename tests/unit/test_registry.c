@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "darknet/fork.h"
+#include "fingerprint.h"
 #include "registry.h"
 
 typedef struct {

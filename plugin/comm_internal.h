@@ -1,0 +1,21 @@
+/*
+ * comm_internal.h - what the MPI thread's algorithms (ring.c) share with the
+ * thread itself (comm.c). MPI thread only.
+ */
+#ifndef HPSGD_COMM_INTERNAL_H
+#define HPSGD_COMM_INTERNAL_H
+
+#include <mpi.h>
+
+#include "comm.h"
+
+enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_RING = 7103 };
+
+/* Waits for all n requests until deadline (polling with short sleeps).
+ * Returns 0, or -1 on timeout with the requests still pending. */
+int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline);
+
+/* The stall inspector's verdict: one line on stderr, then MPI_Abort. */
+_Noreturn void hpsgd_stall_abort(hpsgd_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * darknet/pjreddie.c - the fork adapter for pjreddie/darknet 61c9d02e (what
+ * Debian packages): its structs, save order, header rule and cfg sections
+ * (see fork.h).
+ */
+#include "darknet/fork.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "option_list.h"
+#include "utils.h"
+
+/* ------------------------------------------------------------- counters */
+
+size_t hpsgd_dn_seen(network *net) { return *net->seen; }
+void hpsgd_dn_set_seen(network *net, size_t seen) { *net->seen = seen; }
+long hpsgd_dn_iteration(network *net) { return (long)get_current_batch(net); }
+size_t hpsgd_dn_images_per_step(network *net) { return (size_t)net->batch * (size_t)net->subdivisions; }
+float hpsgd_dn_current_rate(network *net) { return get_current_rate(net); }
+
+void hpsgd_dn_end_training(network *net)
+{
+    /* train_detector/train_classifier loop while get_current_batch() < max_batches. */
+    int batch = (int)get_current_batch(net);
+    net->max_batches = batch > 0 ? batch : 1;
+}
+
+float hpsgd_dn_scale_learning_rate(network *net, double scale)
+{
+    net->learning_rate *= (float)scale;
+    return net->learning_rate;
+}
+
+/* -------------------------------------------------------------- tensors */
+
+int hpsgd_dn_uses_gpu(void)
+{
+#ifdef GPU
+    return gpu_index >= 0;
+#else
+    return 0;
+#endif
+}
+
+void hpsgd_dn_copy_device(float *gpu, float *host, size_t n, int to_host)
+{
+#ifdef GPU
+    if (to_host) cuda_pull_array(gpu, host, n);
+    else cuda_push_array(gpu, host, n);
+#else
+    (void)gpu, (void)host, (void)n, (void)to_host;
+#endif
+}
+
+#ifdef GPU
+#define GPU_PTR(l, field) ((l)->field##_gpu)
+#else
+#define GPU_PTR(l, field) ((float *)NULL)
+#endif
+
+typedef struct {
+    hpsgd_registry *r;
+    int layer, saved;
+} walk;
+
+static int add(walk *w, float **slot, float *gpu, size_t n, int is_stat)
+{
+    return hpsgd_registry_add(w->r, w->layer, w->saved, slot, gpu, n, is_stat);
+}
+
+/* Convolutional, deconvolutional and the CRNN sublayers: save_convolutional_weights(). */
+static int add_conv(walk *w, layer *l)
+{
+    int rc = add(w, &l->biases, GPU_PTR(l, biases), (size_t)l->n, 0);
+    if (l->batch_normalize) {
+        rc |= add(w, &l->scales, GPU_PTR(l, scales), (size_t)l->n, 0);
+        rc |= add(w, &l->rolling_mean, GPU_PTR(l, rolling_mean), (size_t)l->n, 1);
+        rc |= add(w, &l->rolling_variance, GPU_PTR(l, rolling_variance), (size_t)l->n, 1);
+    }
+    rc |= add(w, &l->weights, GPU_PTR(l, weights), (size_t)l->nweights, 0);
+    return rc;
+}
+
+/* Connected and the RNN/GRU/LSTM sublayers: save_connected_weights(). Connected
+ * layers leave nweights at 0, so the size comes from inputs and outputs. */
+static int add_connected(walk *w, layer *l)
+{
+    int rc = add(w, &l->biases, GPU_PTR(l, biases), (size_t)l->outputs, 0);
+    rc |= add(w, &l->weights, GPU_PTR(l, weights), (size_t)l->outputs * (size_t)l->inputs, 0);
+    if (l->batch_normalize) {
+        rc |= add(w, &l->scales, GPU_PTR(l, scales), (size_t)l->outputs, 0);
+        rc |= add(w, &l->rolling_mean, GPU_PTR(l, rolling_mean), (size_t)l->outputs, 1);
+        rc |= add(w, &l->rolling_variance, GPU_PTR(l, rolling_variance), (size_t)l->outputs, 1);
+    }
+    return rc;
+}
+
+static int add_layer(walk *w, layer *l)
+{
+    switch (l->type) {
+    case CONVOLUTIONAL:
+    case DECONVOLUTIONAL:
+        return add_conv(w, l);
+    case CONNECTED:
+        return add_connected(w, l);
+    case BATCHNORM: {
+        int rc = add(w, &l->scales, GPU_PTR(l, scales), (size_t)l->c, 0);
+        rc |= add(w, &l->rolling_mean, GPU_PTR(l, rolling_mean), (size_t)l->c, 1);
+        rc |= add(w, &l->rolling_variance, GPU_PTR(l, rolling_variance), (size_t)l->c, 1);
+        return rc;
+    }
+    case RNN:
+        return add_connected(w, l->input_layer) | add_connected(w, l->self_layer) |
+               add_connected(w, l->output_layer);
+    case LSTM:
+        return add_connected(w, l->wi) | add_connected(w, l->wf) | add_connected(w, l->wo) |
+               add_connected(w, l->wg) | add_connected(w, l->ui) | add_connected(w, l->uf) |
+               add_connected(w, l->uo) | add_connected(w, l->ug);
+    case GRU:
+        return add_connected(w, l->wz) | add_connected(w, l->wr) | add_connected(w, l->wh) |
+               add_connected(w, l->uz) | add_connected(w, l->ur) | add_connected(w, l->uh);
+    case CRNN:
+        return add_conv(w, l->input_layer) | add_conv(w, l->self_layer) | add_conv(w, l->output_layer);
+    case LOCAL: {
+        size_t locations = (size_t)l->out_w * (size_t)l->out_h;
+        size_t size = (size_t)l->size * l->size * l->c * l->n * locations;
+        int rc = add(w, &l->biases, GPU_PTR(l, biases), (size_t)l->outputs, 0);
+        rc |= add(w, &l->weights, GPU_PTR(l, weights), size, 0);
+        return rc;
+    }
+    default:
+        return 0;
+    }
+}
+
+int hpsgd_registry_build(hpsgd_registry *r, network *net, int with_stats, int use_gpu, char *err, size_t errlen)
+{
+    if (hpsgd_registry_begin(r, net->n, with_stats, use_gpu)) goto oom;
+    walk w = {r, 0, 0};
+    for (int i = 0; i < net->n; ++i) {
+        w.layer = i;
+        w.saved = !net->layers[i].dontsave;
+        if (add_layer(&w, &net->layers[i])) goto oom;
+        hpsgd_registry_end_layer(r, i);
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory listing the network's tensors");
+    hpsgd_registry_free(r);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- files */
+
+size_t hpsgd_dn_weights_header_bytes(FILE *f)
+{
+    /* load_weights_upto(): seen is an int before version 0.2. */
+    int v[2] = {0, 0};
+    if (fread(v, sizeof(int), 2, f) != 2) return 0;
+    return ((long)v[0] * 10 + v[1]) >= 2 ? HPSGD_WEIGHTS_HEADER_BYTES : 3 * sizeof(int) + sizeof(int);
+}
+
+int hpsgd_dn_write_header(FILE *f, size_t seen)
+{
+    /* save_weights_upto(): major, minor, revision, then seen as a size_t. */
+    int version[3] = {0, 2, 0};
+    return fwrite(version, sizeof(int), 3, f) == 3 && fwrite(&seen, sizeof seen, 1, f) == 1 ? 0 : -1;
+}
+
+void hpsgd_dn_label_path(char *image, char *label)
+{
+    /* fill_truth_detection() in src/data.c. */
+    find_replace(image, "images", "labels", label);
+    find_replace(label, "JPEGImages", "labels", label);
+    find_replace(label, "raw", "labels", label);
+    find_replace(label, ".jpg", ".txt", label);
+    find_replace(label, ".png", ".txt", label);
+    find_replace(label, ".JPG", ".txt", label);
+    find_replace(label, ".JPEG", ".txt", label);
+}
+
+void hpsgd_dn_save_weights(network *net, char *filename) { save_weights(net, filename); }
+
+/* ------------------------------------------------------------------ cfg */
+
+/* parser.c keeps this struct private; this is the same layout. */
+typedef struct {
+    char *type;
+    list *options;
+} darknet_section;
+
+/* The same release as parser.c's free_section(): key and value share the line. */
+static void free_darknet_section(darknet_section *s)
+{
+    free(s->type);
+    node *n = s->options->front;
+    while (n) {
+        kvp *pair = (kvp *)n->val;
+        free(pair->key);
+        free(pair);
+        node *next = n->next;
+        free(n);
+        n = next;
+    }
+    free(s->options);
+    free(s);
+}
+
+static void unlink_node(list *l, node *n)
+{
+    if (n->prev) n->prev->next = n->next;
+    else l->front = n->next;
+    if (n->next) n->next->prev = n->prev;
+    else l->back = n->prev;
+    --l->size;
+    free(n);
+}
+
+int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, list *sections, char *err, size_t errlen)
+{
+    hpsgd_section_scan scan = {.cfgfile = cfgfile};
+    for (node *n = sections->front, *next; n; n = next) {
+        next = n->next;
+        darknet_section *s = (darknet_section *)n->val;
+        if (hpsgd_options_scan_section(&scan, s->type, err, errlen) > 0) {
+            free_darknet_section(s);
+            unlink_node(sections, n);
+        }
+    }
+    return hpsgd_options_scan_end(&scan, o, err, errlen);
+}
+
+/* ---------------------------------------------------------- fingerprint */
+
+void hpsgd_dn_facts(network *net, hpsgd_net_facts *facts)
+{
+    memset(facts, 0, sizeof *facts);
+    uint64_t types = 0;
+    for (int i = 0; i < net->n; ++i) {
+        int type = (int)net->layers[i].type;
+        types = hpsgd_hash(&type, sizeof type, types);
+    }
+    double lr[7] = {net->learning_rate, net->momentum, net->decay, (double)net->policy,
+                    (double)net->burn_in, (double)net->max_batches, (double)net->num_steps};
+    uint64_t update = hpsgd_hash(lr, sizeof lr, 0);
+    if (net->num_steps > 0 && net->steps) update = hpsgd_hash(net->steps, (size_t)net->num_steps * sizeof(int), update);
+    facts->layers = (uint64_t)net->n;
+    facts->layer_types = types;
+    facts->batch = (uint64_t)net->batch;
+    facts->subdivisions = (uint64_t)net->subdivisions;
+    facts->width = (uint64_t)net->w;
+    facts->height = (uint64_t)net->h;
+    facts->channels = (uint64_t)net->c;
+    facts->update = update;
+}

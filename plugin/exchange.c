@@ -1,0 +1,106 @@
+/*
+ * exchange.c - the rounds' operations on the real parts (see exchange.h).
+ */
+#include "exchange.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "util.h"
+
+int hpsgd_exchange_init(hpsgd_exchange *x, hpsgd_comm *comm, hpsgd_replica *rep, hpsgd_checkpoint *ckpt,
+                        hpsgd_report *report, const hpsgd_rounds *rounds, int verify)
+{
+    memset(x, 0, sizeof *x);
+    x->comm = comm;
+    x->rep = rep;
+    x->ckpt = ckpt;
+    x->report = report;
+    x->rounds = rounds;
+    x->verify = verify;
+    x->nranks = (float)comm->size;
+    return hpsgd_codec_init(&x->codec, HPSGD_CODEC_NONE, rep->comm, rep->n);
+}
+
+static void launch(void *ctx, const hpsgd_extras *mine)
+{
+    hpsgd_exchange *x = ctx;
+    memcpy(x->extras, mine, sizeof x->extras);
+    hpsgd_job job = {.kind = HPSGD_JOB_ALLREDUCE,
+                     .buf = hpsgd_codec_encode(&x->codec),
+                     .count = x->rep->n,
+                     .type = x->codec.type,
+                     .exact = x->extras,
+                     .nexact = HPSGD_EXTRAS_COUNT};
+    snprintf(job.what, sizeof job.what, "round %ld", x->rounds->launched);
+    hpsgd_comm_submit(x->comm, &job);
+}
+
+static int finished(void *ctx) { return hpsgd_comm_finished(((hpsgd_exchange *)ctx)->comm); }
+
+static void wait_round(void *ctx, hpsgd_extras *sum)
+{
+    hpsgd_exchange *x = ctx;
+    char err[600];
+    double t = hpsgd_now();
+    if (hpsgd_comm_wait(x->comm, err, sizeof err)) hpsgd_fatal("%s", err);
+    hpsgd_report_round(x->report, 1e3 * (hpsgd_now() - t), x->comm->job_ms, x->comm->job_cpu_ms,
+                       x->comm->job_bytes_sent, x->rounds->steps_in_flight);
+    hpsgd_codec_decode(&x->codec);
+    memcpy(sum, x->extras, sizeof *sum);
+}
+
+static int64_t max_over_ranks(void *ctx, int64_t mine)
+{
+    hpsgd_exchange *x = ctx;
+    int64_t *all = hpsgd_gather(x->comm, &mine, sizeof mine, "end-of-training check"), most = all[0];
+    for (int r = 1; r < x->comm->size; ++r) most = all[r] > most ? all[r] : most;
+    free(all);
+    return most;
+}
+
+/* Device copies (GPU builds) around the merge, and G with its `seen`
+ * changed only under the checkpoint's lock. */
+static void model(void *ctx, hpsgd_model_op op, int have_round, size_t merged_seen)
+{
+    hpsgd_exchange *x = ctx;
+    const hpsgd_registry *reg = x->rep->reg;
+    double t = hpsgd_now();
+    if (op != HPSGD_MODEL_MERGE) hpsgd_registry_pull(reg); /* MERGE follows DIFF's pull */
+    if (op == HPSGD_MODEL_DIFF) {
+        hpsgd_replica_diff(x->rep); /* G does not change */
+    } else {
+        hpsgd_checkpoint_lock(x->ckpt);
+        if (op == HPSGD_MODEL_LAUNCH) hpsgd_replica_merge_launch(x->rep, have_round, x->nranks);
+        else if (op == HPSGD_MODEL_MERGE) hpsgd_replica_merge(x->rep, x->nranks);
+        else hpsgd_replica_merge_last(x->rep, x->nranks);
+        x->ckpt->seen = merged_seen;
+        hpsgd_checkpoint_unlock(x->ckpt);
+        hpsgd_registry_push(reg);
+    }
+    x->report->total_host_ms += 1e3 * (hpsgd_now() - t);
+}
+
+/* verify=N: every N merges all ranks compare a checksum of G. */
+static void merged(void *ctx, long merges)
+{
+    hpsgd_exchange *x = ctx;
+    if (!x->verify || merges % x->verify) return;
+    char what[64];
+    snprintf(what, sizeof what, "verify after merge %ld", merges);
+    uint64_t mine = hpsgd_hash(x->rep->global, x->rep->n * sizeof(float), 0);
+    uint64_t *all = hpsgd_gather(x->comm, &mine, sizeof mine, what);
+    int r = hpsgd_first_differing(all, sizeof mine, x->comm->size);
+    uint64_t a = all[0], b = r >= 0 ? all[r] : 0;
+    free(all);
+    if (r >= 0)
+        hpsgd_fatal("verify: after merge %ld rank %d holds a different global model than rank 0 (checksum %016llx vs "
+                    "%016llx)",
+                    merges, r, (unsigned long long)b, (unsigned long long)a);
+}
+
+const hpsgd_round_ops hpsgd_exchange_ops = {launch, finished, wait_round, max_over_ranks, model, merged};
