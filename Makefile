@@ -43,7 +43,7 @@ MPICC ?= mpicc
 
 # Debian packages each target needs; scripts/ensure-packages installs what is missing.
 BUILD_PKGS := gcc make patch xz-utils dpkg-dev libopenmpi-dev openmpi-bin
-TEST_PKGS := $(BUILD_PKGS) libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind
+TEST_PKGS := $(BUILD_PKGS) libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind gnuplot-nox
 DEMO_PKGS := $(BUILD_PKGS) dataset-fashion-mnist gnuplot-nox
 FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
 
