@@ -50,7 +50,7 @@ MPICC ?= mpicc
 
 # Debian packages each target needs; scripts/ensure-packages installs what is missing.
 BUILD_PKGS := gcc make patch xz-utils dpkg-dev libopenmpi-dev openmpi-bin
-TEST_PKGS := $(BUILD_PKGS) libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind
+TEST_PKGS := $(BUILD_PKGS) libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind gnuplot-nox
 DEMO_PKGS := $(BUILD_PKGS) dataset-fashion-mnist gnuplot-nox
 FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
 
@@ -161,8 +161,14 @@ $(TREE)/darknet: $(PLUGIN_LIB) $(TREE)/src/hpsgd.h FORCE
 	    { tail -30 $(VDIR)/darknet-build.log >&2; echo "error: building Darknet ($(VARIANT)) failed; full log: $(VDIR)/darknet-build.log" >&2; exit 1; }
 
 # build/darknet is the binary of the variant built last (rename: it may be running).
-$(DARKNET): $(TREE)/darknet FORCE
+$(DARKNET): $(TREE)/darknet $(BUILD)/data/labels/.copied FORCE
 	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@ && echo "built $@ ($(VARIANT))"; }
+
+# detector test draws labels with Darknet's glyphs: patched Darknet looks for
+# data/labels beside its executable when the working directory has none (the
+# variant trees have their own).
+$(BUILD)/data/labels/.copied: $(PRISTINE)/.stamp
+	@rm -rf $(@D) && mkdir -p $(dir $(@D)) && cp -a $(PRISTINE)/data/labels $(@D) && touch $@
 
 # Unpatched Darknet, for the stock-behaviour test; one change: DARKNET_LOADER_THREADS.
 $(STOCK_TREE)/.prepared: $(PRISTINE)/.stamp tests/stock-loader-threads.patch

@@ -52,4 +52,10 @@ void hpsgd_save_weights(network *net, char *filename);
  * and load the global model into the network. */
 void hpsgd_train_end(network *net);
 
+/* src/image.c, load_alphabet(): a Darknet data path such as "data/labels",
+ * relative to the working directory if it exists there (stock), else beside
+ * the executable if it exists there, else unchanged. The result stays valid
+ * until the next call. */
+const char *hpsgd_data_path(const char *rel);
+
 #endif

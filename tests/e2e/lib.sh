@@ -106,8 +106,5 @@ initial_weights() {
 # printed_checksum LOG: the plugin's final checksum line.
 printed_checksum() { sed -n 's/.*final model identical on all [0-9]* ranks\{0,1\} (checksum \([0-9a-f]*\)).*/\1/p' "$1" | tail -1; }
 
-# darknet_data_dir: Darknet's data/ (fonts for drawing boxes in detector test).
-darknet_data_dir() { echo "$ROOT/build/darknet-pristine/data"; }
-
 # file_hash WEIGHTS: the plugin's checksum of a weights file's tensors.
 file_hash() { "$WCMP" --hash "$1"; }

@@ -43,7 +43,7 @@ check_case() {
     check "$name: the saved file is that global model (checksum $printed)" test "$(file_hash "$final")" = "$printed"
     check "$name: the final weights differ from the start weights" "$WCMP" --differ "$WORK/start.weights" "$final"
     local tdir="$dir/test"
-    mkdir -p "$tdir" && ln -sfn "$(darknet_data_dir)" "$tdir/data"
+    mkdir -p "$tdir"
     check "$name: the final weights load in a single-process detector test" \
         bash -c "cd '$tdir' && '$DARKNET' detector test '$WORK/data/detect.data' '$dir/$name.cfg' '$final' \
                  '$WORK/data/heldout.png' -thresh 0.01 > test.log 2>&1 && test -s predictions.jpg"
