@@ -52,4 +52,8 @@ void hpsgd_save_weights(network *net, char *filename);
  * and load the global model into the network. */
 void hpsgd_train_end(network *net);
 
+/* examples/detector.c: `detector map DATA CFG WEIGHTS [-iou_thresh T]
+ * [-points N]`, mAP as AlexeyAB's Darknet computes it (map_pjreddie.c). */
+void hpsgd_detector_map(char *datacfg, char *cfgfile, char *weightfile, int argc, char **argv);
+
 #endif
