@@ -43,7 +43,7 @@ MPICC ?= mpicc
 
 # Debian packages each target needs; scripts/ensure-packages installs what is missing.
 BUILD_PKGS := gcc make patch xz-utils dpkg-dev libopenmpi-dev openmpi-bin
-TEST_PKGS := $(BUILD_PKGS) libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind
+TEST_PKGS := $(BUILD_PKGS) g++ libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind
 DEMO_PKGS := $(BUILD_PKGS) dataset-fashion-mnist gnuplot-nox
 FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
 
@@ -176,7 +176,8 @@ include tests/tests.mk
 include scripts/scripts.mk
 
 clean:
-	rm -rf $(BUILD)/cpu* $(BUILD)/gpu* $(BUILD)/stock $(BUILD)/tests $(DARKNET) $(BUILD)/darknet-stock
+	rm -rf $(BUILD)/cpu* $(BUILD)/gpu* $(BUILD)/stock $(BUILD)/tests $(DARKNET) $(BUILD)/darknet-stock \
+	    $(BUILD)/alexeyab-stock $(BUILD)/darknet-alexeyab-stock
 
 distclean:
 	rm -rf $(BUILD)
