@@ -50,7 +50,7 @@ MPICC ?= mpicc
 
 # Debian packages each target needs; scripts/ensure-packages installs what is missing.
 BUILD_PKGS := gcc make patch xz-utils dpkg-dev libopenmpi-dev openmpi-bin
-TEST_PKGS := $(BUILD_PKGS) libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind gnuplot-nox
+TEST_PKGS := $(BUILD_PKGS) g++ libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind gnuplot-nox
 DEMO_PKGS := $(BUILD_PKGS) dataset-fashion-mnist gnuplot-nox
 FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
 
@@ -76,8 +76,8 @@ endif
 DN_DEFS := $(if $(filter 1,$(GPU)),-DGPU -isystem $(CUDA_PATH)/include) $(if $(filter 1,$(CUDNN)),-DCUDNN)
 PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT_FLAGS) $(SAN_FLAGS) $(DN_DEFS) \
                  -isystem $(TREE)/include -isystem $(TREE)/src -Iplugin
-# Every fork-independent part, and the one fork adapter.
-PLUGIN_SRCS := $(wildcard plugin/*.c) plugin/darknet/$(FORK).c
+# Every fork-independent part, and the one fork adapter with its own commands.
+PLUGIN_SRCS := $(wildcard plugin/*.c) plugin/darknet/$(FORK).c $(wildcard plugin/darknet/$(FORK)_*.c)
 PLUGIN_HDRS := $(wildcard plugin/*.h plugin/darknet/*.h)
 PLUGIN_OBJS := $(patsubst plugin/%.c,$(VDIR)/plugin/%.o,$(PLUGIN_SRCS))
 
@@ -190,7 +190,8 @@ include tests/tests.mk
 include scripts/scripts.mk
 
 clean:
-	rm -rf $(BUILD)/cpu* $(BUILD)/gpu* $(BUILD)/stock $(BUILD)/tests $(DARKNET) $(BUILD)/darknet-stock
+	rm -rf $(BUILD)/cpu* $(BUILD)/gpu* $(BUILD)/stock $(BUILD)/tests $(DARKNET) $(BUILD)/darknet-stock \
+	    $(BUILD)/alexeyab-stock $(BUILD)/darknet-alexeyab-stock
 
 distclean:
 	rm -rf $(BUILD)

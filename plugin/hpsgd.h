@@ -58,4 +58,8 @@ void hpsgd_train_end(network *net);
  * until the next call. */
 const char *hpsgd_data_path(const char *rel);
 
+/* examples/detector.c: `detector map DATA CFG WEIGHTS [-iou_thresh T]
+ * [-points N]`, mAP as AlexeyAB's Darknet computes it (darknet/pjreddie_map.c). */
+void hpsgd_detector_map(char *datacfg, char *cfgfile, char *weightfile, int argc, char **argv);
+
 #endif

@@ -48,11 +48,31 @@ $(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) | te
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -pthread -o $@
 
+# Unpatched AlexeyAB Darknet, the reference of tests/e2e/test_map.sh; built by
+# make test only when its tarball is there (the test skips otherwise).
+ALEXEYAB_TARBALL ?= ../shared/darknet/darknet-alexeyab-59596d78.tar.gz
+ALEXEYAB_TREE := $(BUILD)/alexeyab-stock
+ALEXEYAB_STOCK := $(BUILD)/darknet-alexeyab-stock
+ALEXEYAB_IF_THERE := $(if $(wildcard $(ALEXEYAB_TARBALL)),$(ALEXEYAB_STOCK))
+
+$(ALEXEYAB_STOCK): $(ALEXEYAB_TARBALL) | test-deps
+	@test -f $<.sha256 || { echo "error: $<.sha256 not found (the tarball's checksum)" >&2; exit 1; }
+	@want=$$(cut -d' ' -f1 $<.sha256); got=$$(sha256sum $< | cut -d' ' -f1); \
+	    [ "$$want" = "$$got" ] || { echo "error: checksum mismatch for $<: got $$got, want $$want" >&2; exit 1; }
+	@rm -rf $(ALEXEYAB_TREE) && mkdir -p $(ALEXEYAB_TREE) && tar -xzf $< -C $(ALEXEYAB_TREE) --strip-components=1
+	@mkdir -p $(ALEXEYAB_TREE)/obj $(ALEXEYAB_TREE)/backup $(ALEXEYAB_TREE)/results
+	@echo "building AlexeyAB Darknet (CPU) in $(ALEXEYAB_TREE)"
+	+@$(MAKE) --no-print-directory -C $(ALEXEYAB_TREE) darknet GPU=0 CUDNN=0 OPENCV=0 OPENMP=0 AVX=0 LIBSO=0 \
+	    > $(ALEXEYAB_TREE)/build.log 2>&1 || \
+	    { tail -30 $(ALEXEYAB_TREE)/build.log >&2; echo "error: building AlexeyAB Darknet failed; full log: $(ALEXEYAB_TREE)/build.log" >&2; exit 1; }
+	@cp $(ALEXEYAB_TREE)/darknet $@.tmp && mv -f $@.tmp $@
+
 unit: $(UNIT_TESTS)
 	@TEST_DIR=$(TEST_DIR) tests/run-tests --only-unit
 
-test: test-deps all $(BUILD)/darknet-stock $(UNIT_TESTS) $(MPI_TESTS) $(TSAN_TESTS) $(TEST_TOOLS) $(MKDATA)
+test: test-deps all $(BUILD)/darknet-stock $(ALEXEYAB_IF_THERE) $(UNIT_TESTS) $(MPI_TESTS) $(TSAN_TESTS) $(TEST_TOOLS) $(MKDATA)
 	@DARKNET=$(TREE)/darknet DARKNET_STOCK=$(BUILD)/darknet-stock TEST_DIR=$(TEST_DIR) MKDATA=$(MKDATA) \
+	    DARKNET_ALEXEYAB=$(ALEXEYAB_IF_THERE) ALEXEYAB_TARBALL=$(ALEXEYAB_TARBALL) \
 	    VARIANT=$(VARIANT) SAN=$(SAN) tests/run-tests $(TESTS)
 
 # ------------------------------------------------------------------ fuzzing
