@@ -298,6 +298,7 @@ int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char 
     c->chunk_bytes = (chunk_floats ? chunk_floats : 1) * sizeof(float);
     c->poll_us = hpsgd_env_long("HPSGD_POLL_US", 500, 1, 999999);
     c->test_round_delay_us = hpsgd_env_long("HPSGD_TEST_ROUND_DELAY_US", 0, 0, 60000000);
+    c->abort_wait_s = 10;
     if (pthread_create(&c->thread, NULL, comm_main, c)) {
         snprintf(err, errlen, "cannot start the MPI thread: %s", strerror(errno));
         return -1;
@@ -404,8 +405,11 @@ void hpsgd_comm_abort(hpsgd_comm *c, int code)
         pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->lock);
         /* MPI_Abort ends this process too; if the MPI thread cannot get there,
-         * leave anyway: mpirun then ends the other ranks. */
-        sleep(10);
+         * leave anyway: mpirun then ends the other ranks. A signal must not cut
+         * the wait short (sleep() returns early on one), or we would leave
+         * before MPI_Abort has told mpirun why. */
+        struct timespec left = {(time_t)c->abort_wait_s, 0};
+        while (nanosleep(&left, &left) && errno == EINTR) continue;
     }
     _exit(code ? code : 1);
 }

@@ -68,6 +68,7 @@ typedef struct hpsgd_comm {
     size_t chunk_bytes;         /* allreduce chunk, whatever the element size */
     long poll_us;               /* sleep between MPI_Testall calls while waiting */
     long test_round_delay_us;   /* tests only: HPSGD_TEST_ROUND_DELAY_US lengthens each round */
+    int abort_wait_s;           /* how long a fatal error waits for the MPI thread's MPI_Abort (10) */
 
     /* Figures of the last finished job (read after DONE). */
     double job_ms;              /* wall time of the job, negotiation included */

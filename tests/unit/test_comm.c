@@ -14,8 +14,50 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "comm.h"
+
+static void ignore(int sig) { (void)sig; }
+
+/* hpsgd_comm_abort() waits for the MPI thread's MPI_Abort for abort_wait_s
+ * even while signals keep arriving (sleep() used to return at the first).
+ * Here no thread will abort, so the child must take the whole wait. Runs
+ * before MPI starts in this process (fork after MPI_Init is not allowed). */
+static void test_abort_waits_through_signals(void **state)
+{
+    (void)state;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = ignore;
+        sigaction(SIGUSR1, &sa, NULL);
+        static hpsgd_comm c; /* a thread that never reaches MPI_Abort */
+        pthread_mutex_init(&c.lock, NULL);
+        pthread_cond_init(&c.cond, NULL);
+        c.thread_started = 1;
+        c.abort_wait_s = 1;
+        hpsgd_comm_abort(&c, 3);
+    }
+    int status = 0, reaped = 0;
+    for (int i = 0; i < 40 && !reaped; ++i) {
+        struct timespec tick = {0, 50 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+        kill(pid, SIGUSR1);
+        reaped = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!reaped) waitpid(pid, &status, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    assert_true(took >= 0.95);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+}
 
 static void test_life_cycle(void **state)
 {
@@ -71,6 +113,7 @@ static void test_life_cycle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_abort_waits_through_signals),
         cmocka_unit_test(test_life_cycle),
     };
     return cmocka_run_group_tests_name("comm", tests, NULL, NULL);
