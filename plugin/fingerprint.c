@@ -16,7 +16,8 @@ const char *const hpsgd_fingerprint_names[HPSGD_FP_FIELDS] = {
     "input width",
     "input height",
     "input channels",
-    "learning-rate settings ([net] learning_rate, momentum, decay, policy, burn_in, max_batches, steps)",
+    "update settings ([net] learning_rate, momentum, decay, policy and its steps, scales, gamma, power, burn_in, "
+    "max_batches, adam, clip; every layer's learning_rate scale)",
     "[hpsgd] mode",
     "[hpsgd] merge",
     "[hpsgd] interval, max_stale, chunk_mb, stats, shard, verify, timeout, lr_scale",

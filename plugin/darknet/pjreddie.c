@@ -156,10 +156,12 @@ oom:
 
 size_t hpsgd_dn_weights_header_bytes(FILE *f)
 {
-    /* load_weights_upto(): seen is an int before version 0.2. */
+    /* load_weights_upto(): seen is a size_t from version 0.2 on, unless major
+     * or minor is 1000 or more (transposed files), else an int. */
     int v[2] = {0, 0};
     if (fread(v, sizeof(int), 2, f) != 2) return 0;
-    return ((long)v[0] * 10 + v[1]) >= 2 ? HPSGD_WEIGHTS_HEADER_BYTES : 3 * sizeof(int) + sizeof(int);
+    int wide = ((long)v[0] * 10 + v[1]) >= 2 && v[0] < 1000 && v[1] < 1000;
+    return wide ? HPSGD_WEIGHTS_HEADER_BYTES : 3 * sizeof(int) + sizeof(int);
 }
 
 int hpsgd_dn_write_header(FILE *f, size_t seen)
@@ -242,10 +244,22 @@ void hpsgd_dn_facts(network *net, hpsgd_net_facts *facts)
         int type = (int)net->layers[i].type;
         types = hpsgd_hash(&type, sizeof type, types);
     }
-    double lr[7] = {net->learning_rate, net->momentum, net->decay, (double)net->policy,
-                    (double)net->burn_in, (double)net->max_batches, (double)net->num_steps};
+    /* Everything get_current_rate() and the layers' update read: the policy
+     * and its parameters, steps= with scales=, Adam, clipping, and every
+     * layer's own rate scale and switches. */
+    double lr[17] = {net->learning_rate, net->momentum, net->decay, (double)net->policy, (double)net->burn_in,
+                     (double)net->max_batches, (double)net->num_steps, net->gamma, net->scale, net->power,
+                     (double)net->step, (double)net->time_steps, (double)net->adam, net->B1, net->B2, net->eps,
+                     net->clip};
     uint64_t update = hpsgd_hash(lr, sizeof lr, 0);
     if (net->num_steps > 0 && net->steps) update = hpsgd_hash(net->steps, (size_t)net->num_steps * sizeof(int), update);
+    if (net->num_steps > 0 && net->scales)
+        update = hpsgd_hash(net->scales, (size_t)net->num_steps * sizeof(float), update);
+    for (int i = 0; i < net->n; ++i) {
+        const layer *l = &net->layers[i];
+        double per_layer[4] = {l->learning_rate_scale, l->clip, (double)l->stopbackward, l->smooth};
+        update = hpsgd_hash(per_layer, sizeof per_layer, update);
+    }
     facts->layers = (uint64_t)net->n;
     facts->layer_types = types;
     facts->batch = (uint64_t)net->batch;

@@ -232,10 +232,54 @@ static void test_fingerprint(void **state)
     a->learning_rate *= 2;
     hpsgd_fingerprint_make(&fa2, a, &ra, &o);
     assert_true(fa2.v[8] != fmode.v[8]);
+    /* steps= with other scales=, and a layer's own learning-rate scale,
+     * change the update too (issue 16.6: they used to pass unnoticed). */
+    int steps[1] = {100}, *steps0 = a->steps, n0 = a->num_steps;
+    float scales[1] = {0.1f}, *scales0 = a->scales;
+    a->steps = steps, a->scales = scales, a->num_steps = 1;
+    hpsgd_fingerprint make_steps, other_scale, layer_scale;
+    hpsgd_fingerprint_make(&make_steps, a, &ra, &o);
+    scales[0] = 0.5f;
+    hpsgd_fingerprint_make(&other_scale, a, &ra, &o);
+    assert_true(other_scale.v[8] != make_steps.v[8]);
+    a->layers[0].learning_rate_scale *= 3;
+    hpsgd_fingerprint_make(&layer_scale, a, &ra, &o);
+    assert_true(layer_scale.v[8] != other_scale.v[8]);
+    a->steps = steps0, a->scales = scales0, a->num_steps = n0;
     hpsgd_registry_free(&ra);
     hpsgd_registry_free(&rb);
     free_network(a);
     free_network(b);
+}
+
+/* The header size of an existing file follows load_weights_upto()'s rule
+ * (issue 16.4: files with major or minor of 1000 or more have a 4-byte seen). */
+static void test_header_rule(void **state)
+{
+    (void)state;
+    const struct {
+        int major, minor;
+        size_t bytes;
+    } cases_h[] = {{0, 2, 20}, {0, 1, 16}, {1, 0, 20}, {0, 1000, 16}, {1000, 2, 16}, {999, 999, 20}, {0, 0, 16}};
+    char path[] = "/tmp/hpsgd-header-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    for (size_t i = 0; i < sizeof cases_h / sizeof cases_h[0]; ++i) {
+        FILE *f = fopen(path, "wb");
+        int v[3] = {cases_h[i].major, cases_h[i].minor, 0};
+        fwrite(v, sizeof v, 1, f);
+        fclose(f);
+        f = fopen(path, "rb");
+        assert_int_equal(hpsgd_dn_weights_header_bytes(f), cases_h[i].bytes);
+        fclose(f);
+    }
+    FILE *f = fopen(path, "wb"); /* too short to hold a header */
+    fclose(f);
+    f = fopen(path, "rb");
+    assert_int_equal(hpsgd_dn_weights_header_bytes(f), 0);
+    fclose(f);
+    unlink(path);
 }
 
 int main(void)
@@ -248,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_layer_types),
         cmocka_unit_test(test_prefix_sizes),
         cmocka_unit_test(test_fingerprint),
+        cmocka_unit_test(test_header_rule),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }
