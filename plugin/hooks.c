@@ -69,6 +69,10 @@ void hpsgd_cfg_sections(char *cfgfile, list *sections)
     /* parse_network_cfg() runs for every load (test, valid, each GPU); the
      * training run's cfg is the one loaded last before hpsgd_train_begin(). */
     P.opt = o;
+    /* Darknet seeded rand() from time(0) before it parses the cfg, and the
+     * layers it is about to make draw their initial weights from rand(): a
+     * set seed makes those reproducible too (rank 0's are broadcast). */
+    if (o.present && o.seed) srand((unsigned)o.seed);
     snprintf(P.cfgfile, sizeof P.cfgfile, "%s", cfgfile);
 }
 
