@@ -41,6 +41,8 @@ static struct {
     int warned_inactive;
     uint64_t shared_rand_state; /* hooks.c: draws every rank makes alike */
     long prev_iter, cur_iter;   /* hooks.c: global iteration at the last two iteration ends */
+    long max_iterations;        /* hooks.c: the cfg's max_batches (an agreed stop lowers Darknet's) */
+    long test_stop_round;       /* hooks.c: HPSGD_TEST_STOP_AT_ROUND, tests only */
 
     hpsgd_lifecycle life;       /* lifecycle.c */
     hpsgd_comm comm;            /* comm.c */
@@ -142,6 +144,8 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     double scale = P.opt.lr_scale == HPSGD_LR_LINEAR ? size : P.opt.lr_scale == HPSGD_LR_SQRT ? sqrt((double)size) : 1.0;
     float rate = hpsgd_dn_scale_learning_rate(net, scale);
     P.prev_iter = P.cur_iter = hpsgd_dn_iteration(net);
+    P.max_iterations = hpsgd_dn_max_iterations(net);
+    P.test_stop_round = hpsgd_env_long("HPSGD_TEST_STOP_AT_ROUND", 0, 0, 1L << 40);
 
     if (hpsgd_checkpoint_init(&P.ckpt, &P.reg, P.rep.global, seen, per_step, backup_path)) hpsgd_fatal("out of memory");
     hpsgd_rounds_init(&P.rounds, &P.opt, size, per_step, seen, &hpsgd_exchange_ops, &P.exchange);
@@ -213,6 +217,13 @@ static void publish_seen(network *net)
     if (P.rounds.stop_agreed) hpsgd_dn_end_training(net);
 }
 
+/* A signal asked this rank to stop; tests can ask from a given round on
+ * (HPSGD_TEST_STOP_AT_ROUND), to reach the rare timings deterministically. */
+static int stop_requested(void)
+{
+    return P.life.signal_seen != 0 || (P.test_stop_round > 0 && P.rounds.launched + 1 >= P.test_stop_round);
+}
+
 void hpsgd_after_update(network *net)
 {
     if (!P.active) {
@@ -223,7 +234,11 @@ void hpsgd_after_update(network *net)
         }
         return;
     }
-    hpsgd_rounds_after_step(&P.rounds, P.life.signal_seen != 0);
+    /* Darknet counted this step's images onto the `seen` we showed it. */
+    size_t seen = hpsgd_dn_seen(net);
+    int64_t images = seen > P.rounds.shown_seen ? (int64_t)(seen - P.rounds.shown_seen)
+                                                : (int64_t)P.rounds.images_per_step;
+    hpsgd_rounds_after_step(&P.rounds, images, stop_requested());
     publish_seen(net);
 }
 
@@ -263,7 +278,7 @@ void hpsgd_train_end(network *net)
 {
     P.life.training_finished = 1;
     if (!P.active) return;
-    hpsgd_rounds_finish(&P.rounds, P.life.signal_seen != 0);
+    hpsgd_rounds_finish(&P.rounds, stop_requested());
     hpsgd_agree_on_end(&P.comm, P.rep.global, P.rep.n);
     /* Darknet's network ends as G, for the final save and whatever follows. */
     hpsgd_registry_scatter(&P.reg, P.rep.global);
@@ -278,7 +293,10 @@ void hpsgd_train_end(network *net)
     hpsgd_comm_stop(&P.comm);
     hpsgd_report_close(&P.report);
 
-    if (P.rounds.stop_agreed) {
+    /* A stop that came with the last round (or the flush) ends a finished
+     * training: Darknet then writes what a normal end writes. */
+    int cut_short = P.max_iterations <= 0 || hpsgd_dn_iteration(net) < P.max_iterations;
+    if (P.rounds.stop_agreed && cut_short) {
         if (P.comm.rank == 0) {
             hpsgd_checkpoint_save(&P.ckpt, P.ckpt.backup_path);
             fprintf(stderr, "hpsgd: stopped by a signal at iteration %ld; saved the global model to %s; resume by "

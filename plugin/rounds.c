@@ -45,6 +45,24 @@ static void finish(hpsgd_rounds *r)
     if (sum.stop > 0) r->stop_agreed = 1;
 }
 
+/* Darknet updates when seen / batch is a multiple of subdivisions: a shown
+ * `seen` that is a multiple of images_per_step keeps every later step whole
+ * (stock Darknet shortens only the first step after a misaligned resume).
+ * The iteration, seen / images_per_step, is the same either way. */
+static size_t aligned(const hpsgd_rounds *r, size_t seen)
+{
+    return r->images_per_step ? seen - seen % r->images_per_step : seen;
+}
+
+/* Between rounds `seen` stays as agreed; only a misaligned start is moved up
+ * to the next multiple, so that the step after a shortened one is whole on
+ * every rank alike. */
+static void keep_whole_steps(hpsgd_rounds *r)
+{
+    size_t rem = r->images_per_step ? r->shown_seen % r->images_per_step : 0;
+    if (rem) r->shown_seen += r->images_per_step - rem;
+}
+
 static void merged(hpsgd_rounds *r)
 {
     ++r->merges;
@@ -60,7 +78,7 @@ static void merge_point(hpsgd_rounds *r, int have_round, int stop_requested)
     /* G holds every round merged so far, and the round just launched holds at
      * least one step of every rank: a count all ranks agree on that never
      * runs ahead of the truth, so training never ends short of max_batches. */
-    r->shown_seen = r->merged_seen + (size_t)r->nranks * r->images_per_step;
+    r->shown_seen = aligned(r, r->merged_seen + (size_t)r->nranks * r->images_per_step);
 }
 
 /* sync, average and the final flush: D = R - G, all-reduce, G += A/N, R = G. */
@@ -71,19 +89,22 @@ static void blocking_round(hpsgd_rounds *r, int stop_requested)
     finish(r);
     r->ops->model(r->ctx, HPSGD_MODEL_MERGE, 1, r->merged_seen);
     merged(r);
-    r->shown_seen = r->merged_seen;
+    r->shown_seen = aligned(r, r->merged_seen);
 }
 
-int hpsgd_rounds_after_step(hpsgd_rounds *r, int stop_requested)
+int hpsgd_rounds_after_step(hpsgd_rounds *r, int64_t images, int stop_requested)
 {
     ++r->steps_since_launch;
-    r->images_since_launch += (int64_t)r->images_per_step;
+    r->images_since_launch += images;
     switch (r->mode) {
     case HPSGD_MODE_SYNC:
         blocking_round(r, stop_requested);
         return 1;
     case HPSGD_MODE_AVERAGE:
-        if (r->steps_since_launch < r->interval) return 0;
+        if (r->steps_since_launch < r->interval) {
+            keep_whole_steps(r);
+            return 0;
+        }
         blocking_round(r, stop_requested);
         return 1;
     case HPSGD_MODE_HPSGD:
@@ -95,6 +116,7 @@ int hpsgd_rounds_after_step(hpsgd_rounds *r, int stop_requested)
          * pending, up to max_stale steps (0: never wait). */
         if (!r->ops->finished(r->ctx) && (r->max_stale == 0 || r->steps_since_launch < r->max_stale)) {
             ++r->steps_overlapped;
+            keep_whole_steps(r);
             return 0;
         }
         finish(r);
@@ -114,5 +136,5 @@ void hpsgd_rounds_finish(hpsgd_rounds *r, int stop_requested)
     /* Local steps not yet in any round (none when the loop ended at a merge
      * point, the usual case): if any rank has some, all run one more round. */
     if (r->ops->max_over_ranks(r->ctx, r->steps_since_launch) > 0) blocking_round(r, stop_requested);
-    r->shown_seen = r->merged_seen;
+    r->shown_seen = aligned(r, r->merged_seen);
 }

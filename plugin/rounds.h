@@ -63,7 +63,7 @@ typedef struct hpsgd_rounds {
     int max_stale;
     int interval;
     int nranks;
-    size_t images_per_step;     /* batch x subdivisions: what one local step adds to seen */
+    size_t images_per_step;     /* batch x subdivisions: what a whole local step adds to seen */
     const hpsgd_round_ops *ops;
     void *ctx;
 
@@ -76,7 +76,8 @@ typedef struct hpsgd_rounds {
 
     /* Agreed by all ranks. */
     size_t merged_seen;         /* images merged into G, all ranks */
-    size_t shown_seen;          /* what Darknet's `seen` shows between merge points */
+    size_t shown_seen;          /* what Darknet's `seen` shows between merge points: a multiple of
+                                   images_per_step, so Darknet updates every `subdivisions` batches */
     int stop_agreed;            /* some rank asked to stop: every rank ends after this merge */
     long merges;
 
@@ -88,11 +89,14 @@ typedef struct hpsgd_rounds {
 void hpsgd_rounds_init(hpsgd_rounds *r, const hpsgd_options *o, int nranks, size_t images_per_step, size_t seen,
                        const hpsgd_round_ops *ops, void *ctx);
 
-/* After every local step (Darknet's update). stop_requested: this rank was
- * asked to stop. Returns 1 when G changed (a merge happened). Afterwards
- * r->shown_seen is what Darknet's `seen` must show, and r->stop_agreed says
- * whether the training loop must end now. */
-int hpsgd_rounds_after_step(hpsgd_rounds *r, int stop_requested);
+/* After every local step (Darknet's update). images: what the step trained
+ * on (images_per_step, except a first step that Darknet shortens to reach
+ * its update cadence after resuming from a `seen` that is not a multiple of
+ * images_per_step). stop_requested: this rank was asked to stop. Returns 1
+ * when G changed (a merge happened). Afterwards r->shown_seen is what
+ * Darknet's `seen` must show, and r->stop_agreed says whether the training
+ * loop must end now. */
+int hpsgd_rounds_after_step(hpsgd_rounds *r, int64_t images, int stop_requested);
 
 /* At the end of training: merges the round in flight and flushes the local
  * steps no round carried, on every rank, so G holds every step of every rank.

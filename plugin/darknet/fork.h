@@ -25,6 +25,8 @@ void hpsgd_dn_set_seen(network *net, size_t seen);
 long hpsgd_dn_iteration(network *net);
 /* Images one local step adds: batch x subdivisions. */
 size_t hpsgd_dn_images_per_step(network *net);
+/* The iteration the cfg ends training at (max_batches; 0: no end). */
+long hpsgd_dn_max_iterations(network *net);
 /* Ends the training loop at its next check (an agreed stop). */
 void hpsgd_dn_end_training(network *net);
 /* The learning rate of this iteration, and the base rate scaled (lr_scale). */

@@ -19,6 +19,7 @@ void hpsgd_dn_set_seen(network *net, size_t seen) { *net->seen = seen; }
 long hpsgd_dn_iteration(network *net) { return (long)get_current_batch(net); }
 size_t hpsgd_dn_images_per_step(network *net) { return (size_t)net->batch * (size_t)net->subdivisions; }
 float hpsgd_dn_current_rate(network *net) { return get_current_rate(net); }
+long hpsgd_dn_max_iterations(network *net) { return net->max_batches; }
 
 void hpsgd_dn_end_training(network *net)
 {

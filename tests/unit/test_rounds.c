@@ -34,10 +34,12 @@ typedef struct {
     int eager;
     double R, G, B, C;          /* the model: replica, global, base, round buffer */
     long steps;                 /* local steps taken */
+    int64_t images;             /* images they trained on */
     long steps_since_launch;    /* for the fake's "finishes late" rule */
     long merges, model_ops[4];
     size_t seen_at_merge[MAXROUNDS]; /* shown_seen after each merge, for cross-rank checks */
     long stop_at_step;          /* asks to stop from this local step on (0: never) */
+    long misaligned, merge_gaps; /* checks made in the rank's thread, asserted in the main one */
     long rounds_at_end;
 } rank_t;
 
@@ -144,7 +146,7 @@ static void fake_model(void *ctx, hpsgd_model_op op, int have_round, size_t merg
 static void fake_merged(void *ctx, long merges)
 {
     rank_t *me = ctx;
-    assert_int_equal(merges, me->merges + 1); /* counted once each, in order */
+    me->merge_gaps += merges != me->merges + 1; /* counted once each, in order */
     me->merges = merges;
 }
 
@@ -153,6 +155,7 @@ static const hpsgd_round_ops fake_ops = {fake_launch, fake_finished, fake_wait, 
 /* ----------------------------------------------------- the training loop */
 
 static long max_iterations, local_steps;
+static size_t seen0; /* `seen` at the start: a resumed file's, maybe not a multiple of IPS */
 
 /* What Darknet's loop does: step while the global iteration (seen / IPS)
  * is below max_batches; the plugin's `seen` is shown_seen. With local_steps
@@ -173,7 +176,12 @@ static void *train(void *arg)
         ++me->steps_since_launch;
         int stop = me->stop_at_step && me->steps >= me->stop_at_step;
         long merges_before = me->rounds.merges;
-        hpsgd_rounds_after_step(&me->rounds, stop);
+        /* Darknet updates when `seen` reaches the next multiple of IPS: a step
+         * from a misaligned `seen` is short. */
+        int64_t images = (int64_t)(IPS - me->rounds.shown_seen % IPS);
+        me->images += images;
+        hpsgd_rounds_after_step(&me->rounds, images, stop);
+        me->misaligned += me->rounds.shown_seen % IPS != 0; /* the next step would be short */
         if (me->rounds.merges > merges_before && me->rounds.merges < MAXROUNDS)
             me->seen_at_merge[me->rounds.merges] = me->rounds.shown_seen;
         if (me->rounds.stop_agreed) break;
@@ -188,6 +196,7 @@ typedef struct {
     int eager, max_stale, interval, n, lag;
     long iterations;
     long local_steps;   /* 0: the loop ends on the global iteration */
+    size_t seen0;       /* `seen` at the start */
     int stop_rank;      /* -1: nobody asks to stop */
     long stop_step;
 } scenario;
@@ -203,6 +212,7 @@ static void run(const scenario *s)
     pthread_cond_init(&W.cond, NULL);
     max_iterations = s->iterations;
     local_steps = s->local_steps;
+    seen0 = s->seen0;
     hpsgd_options o = {.mode = s->mode, .merge = s->eager ? HPSGD_MERGE_EAGER : HPSGD_MERGE_RESET,
                        .max_stale = s->max_stale, .interval = s->interval};
     pthread_t threads[MAXR];
@@ -212,7 +222,7 @@ static void run(const scenario *s)
         me->rank = r;
         me->eager = s->eager;
         me->stop_at_step = r == s->stop_rank ? s->stop_step : 0;
-        hpsgd_rounds_init(&me->rounds, &o, s->n, IPS, 0, &fake_ops, me);
+        hpsgd_rounds_init(&me->rounds, &o, s->n, IPS, s->seen0, &fake_ops, me);
         pthread_create(&threads[r], NULL, train, me);
     }
     for (int r = 0; r < s->n; ++r) pthread_join(threads[r], NULL);
@@ -220,20 +230,22 @@ static void run(const scenario *s)
     /* Every rank holds the same G and shows the same `seen`; G holds every
      * local step of every rank (the final flush), and so does `seen`. */
     double expect = 0;
-    long all_steps = 0;
+    size_t all_images = s->seen0;
     for (int r = 0; r < s->n; ++r) {
         expect += (double)W.ranks[r].steps * delta(r) / s->n;
-        all_steps += W.ranks[r].steps;
+        all_images += (size_t)W.ranks[r].images;
     }
     for (int r = 0; r < s->n; ++r) {
         rank_t *me = &W.ranks[r];
         assert_true(fabs(me->G - expect) <= 1e-12 * fabs(expect));
         assert_true(me->G == W.ranks[0].G);
         assert_true(me->R == me->G); /* nothing left unsent in the replica */
-        assert_int_equal(me->rounds.merged_seen, (size_t)all_steps * IPS);
-        assert_int_equal(me->rounds.shown_seen, me->rounds.merged_seen);
+        assert_int_equal(me->rounds.merged_seen, all_images);
+        assert_int_equal(me->rounds.shown_seen, me->rounds.merged_seen - me->rounds.merged_seen % IPS);
         assert_int_equal(me->rounds.steps_since_launch, 0);
         assert_int_equal(me->rounds.in_flight, 0);
+        assert_int_equal(me->misaligned, 0);
+        assert_int_equal(me->merge_gaps, 0);
         assert_int_equal(me->rounds_at_end, W.ranks[0].rounds_at_end);
         assert_int_equal(me->rounds.merges, W.ranks[0].rounds.merges);
         for (long m = 1; m <= me->rounds.merges && m < MAXROUNDS; ++m)
@@ -385,6 +397,26 @@ static void test_final_flush(void **state)
     }
 }
 
+/* Resuming from a `seen` that is not a multiple of IPS (a file from a run
+ * with another batch=): Darknet shortens the first step only; the plugin
+ * counts its real images and keeps every later step whole, so 1 rank takes
+ * the steps stock Darknet takes (issue 16.1: it took half as many). */
+static void test_misaligned_resume(void **state)
+{
+    (void)state;
+    scenario one = {.mode = HPSGD_MODE_SYNC, .n = 1, .iterations = 4, .seen0 = 4, .stop_rank = -1};
+    run(&one);
+    assert_int_equal(W.ranks[0].steps, 4); /* stock: seen 4 -> 8, 16, 24, 32 */
+    assert_int_equal(W.ranks[0].rounds.merged_seen, 32);
+    hpsgd_mode modes[] = {HPSGD_MODE_SYNC, HPSGD_MODE_AVERAGE, HPSGD_MODE_HPSGD};
+    for (size_t m = 0; m < 3; ++m)
+        for (int n = 1; n <= 4; ++n) {
+            scenario s = {.mode = modes[m], .interval = 2, .max_stale = 2, .n = n, .lag = 1, .iterations = 20,
+                          .seen0 = 4 + 8 * 3, .stop_rank = -1};
+            run(&s); /* every later step whole: checked after every step in train() */
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_hpsgd_never_wait),
         cmocka_unit_test(test_stop_rides_a_round),
         cmocka_unit_test(test_final_flush),
+        cmocka_unit_test(test_misaligned_resume),
     };
     return cmocka_run_group_tests_name("rounds", tests, NULL, NULL);
 }
