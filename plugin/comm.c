@@ -13,6 +13,7 @@
  */
 #include "comm.h"
 #include "comm_internal.h"
+#include "stall.h"
 #include "util.h"
 
 #include <errno.h>
@@ -24,16 +25,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *kind_name(int kind)
-{
-    switch (kind) {
-    case HPSGD_JOB_BCAST: return "broadcast";
-    case HPSGD_JOB_ALLGATHER: return "gather";
-    case HPSGD_JOB_ALLREDUCE: return "all-reduce";
-    default: return "unknown job";
-    }
-}
 
 /* The stall inspector's verdict: say why on stderr, then end the whole job. */
 void hpsgd_stall_abort(hpsgd_comm *c, const char *fmt, ...)
@@ -49,7 +40,7 @@ void hpsgd_stall_abort(hpsgd_comm *c, const char *fmt, ...)
     _exit(1); /* MPI_Abort does not return; this is for the compiler and a broken MPI */
 }
 
-static void check_abort_request(hpsgd_comm *c)
+void hpsgd_check_abort_request(hpsgd_comm *c)
 {
     int code = atomic_load(&c->abort_code);
     if (code) {
@@ -60,9 +51,7 @@ static void check_abort_request(hpsgd_comm *c)
     }
 }
 
-/* Waits for all n requests until deadline. Returns 0, or -1 on timeout with the
- * requests still pending (the caller reports and aborts). The sleep between
- * polls starts short, for the small messages of the negotiation, and doubles
+/* The pause between two polls of pending requests. The sleep starts short, for the small messages of the negotiation, and doubles
  * up to poll_us, which a bulk transfer settles at: at 500 us the thread used
  * about 10% of a core and the 120 Mbit/s testbed link stayed full (BENCHMARKS.md).
  * When every rank is on this node the transfer is shared memory, whose copies
@@ -70,6 +59,17 @@ static void check_abort_request(hpsgd_comm *c)
  * 253 ms instead of about 10), so while the training thread waits for the
  * job anyway, poll without sleeping. Across nodes the network sets the pace
  * and the sleeps cost nothing. */
+void hpsgd_poll_pause(hpsgd_comm *c, long *sleep_us)
+{
+    atomic_store(&c->alive_ms, (uint64_t)(1e3 * hpsgd_now()));
+    if (c->local_size == c->size && atomic_load(&c->training_waits)) return;
+    struct timespec ts = {0, *sleep_us * 1000L};
+    nanosleep(&ts, NULL);
+    *sleep_us = *sleep_us * 2 < c->poll_us ? *sleep_us * 2 : c->poll_us;
+}
+
+/* Waits for all n requests until deadline. Returns 0, or -1 on timeout with the
+ * requests still pending (the caller reports and aborts). */
 int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
 {
     long sleep_us = 10;
@@ -78,69 +78,10 @@ int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
         if (MPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
             hpsgd_stall_abort(c, "MPI_Testall failed");
         if (flag) return 0;
-        check_abort_request(c);
+        hpsgd_check_abort_request(c);
         if (hpsgd_now() > deadline) return -1;
-        if (c->local_size == c->size && atomic_load(&c->training_waits)) continue;
-        struct timespec ts = {0, sleep_us * 1000L};
-        nanosleep(&ts, NULL);
-        sleep_us = sleep_us * 2 < c->poll_us ? sleep_us * 2 : c->poll_us;
-    }
-}
-
-/* Every job starts here: each rank tells rank 0 which job it is at; rank 0
- * checks that all agree and says go. Rank 0 names the ranks that never came. */
-static void negotiate(hpsgd_comm *c, const hpsgd_job *job, double deadline)
-{
-    uint64_t mine[3] = {c->seq, (uint64_t)job->kind,
-                        job->kind == HPSGD_JOB_ALLREDUCE ? (uint64_t)job->count : (uint64_t)job->bytes};
-    if (c->size == 1) return;
-    if (c->rank == 0) {
-        int peers = c->size - 1;
-        uint64_t (*theirs)[3] = calloc((size_t)peers, sizeof *theirs);
-        MPI_Request *reqs = calloc((size_t)peers, sizeof *reqs);
-        if (!theirs || !reqs) hpsgd_stall_abort(c, "out of memory in the negotiation of %s", job->what);
-        for (int r = 1; r < c->size; ++r)
-            MPI_Irecv(theirs[r - 1], 3, MPI_UINT64_T, r, HPSGD_TAG_READY, MPI_COMM_WORLD, &reqs[r - 1]);
-        if (hpsgd_wait_all(c, peers, reqs, deadline)) {
-            char missing[400] = "";
-            size_t used = 0;
-            int nmissing = 0;
-            for (int r = 1; r < c->size; ++r) {
-                int done = 0;
-                MPI_Test(&reqs[r - 1], &done, MPI_STATUS_IGNORE);
-                if (done) continue;
-                ++nmissing;
-                int w = snprintf(missing + used, sizeof missing - used, "%s%d", used ? ", " : "", r);
-                if (w > 0 && (size_t)w < sizeof missing - used) used += (size_t)w;
-            }
-            hpsgd_stall_abort(c, "%s stalled: rank%s %s %s not joined after %.0f s (timeout)", job->what,
-                        nmissing > 1 ? "s" : "", missing, nmissing > 1 ? "have" : "has", c->timeout_s);
-        }
-        for (int r = 1; r < c->size; ++r) {
-            const uint64_t *t = theirs[r - 1];
-            if (t[0] != mine[0] || t[1] != mine[1] || t[2] != mine[2])
-                hpsgd_stall_abort(c,
-                            "ranks disagree: rank %d is at job %llu (%s of %llu) while rank 0 is at job %llu "
-                            "(%s of %llu, %s)",
-                            r, (unsigned long long)t[0], kind_name((int)t[1]), (unsigned long long)t[2],
-                            (unsigned long long)mine[0], kind_name((int)mine[1]), (unsigned long long)mine[2],
-                            job->what);
-        }
-        for (int r = 1; r < c->size; ++r)
-            MPI_Isend(mine, 3, MPI_UINT64_T, r, HPSGD_TAG_GO, MPI_COMM_WORLD, &reqs[r - 1]);
-        if (hpsgd_wait_all(c, peers, reqs, deadline)) hpsgd_stall_abort(c, "%s: could not release the other ranks", job->what);
-        free(theirs);
-        free(reqs);
-    } else {
-        uint64_t go[3];
-        MPI_Request reqs[2];
-        MPI_Isend(mine, 3, MPI_UINT64_T, 0, HPSGD_TAG_READY, MPI_COMM_WORLD, &reqs[0]);
-        MPI_Irecv(go, 3, MPI_UINT64_T, 0, HPSGD_TAG_GO, MPI_COMM_WORLD, &reqs[1]);
-        /* Rank 0 reports first and by name; ours is the fallback if rank 0 is the one stuck. */
-        double grace = c->timeout_s * 0.1 > 5 ? c->timeout_s * 0.1 : 5;
-        if (hpsgd_wait_all(c, 2, reqs, deadline + grace))
-            hpsgd_stall_abort(c, "%s: rank 0 has not started it after %.0f s (rank 0, or a rank it waits for, is stuck)",
-                        job->what, c->timeout_s + grace);
+        hpsgd_stall_service(c);
+        hpsgd_poll_pause(c, &sleep_us);
     }
 }
 
@@ -168,24 +109,33 @@ static void job_allgather(hpsgd_comm *c, const hpsgd_job *job, double deadline)
     c->job_bytes_sent += (uint64_t)job->bytes * (uint64_t)(c->size - 1);
 }
 
-/* The extras: integer sums are exact in any order, so MPI's own all-reduce
- * gives every rank the same values. */
+/* The extras: exact integer sums, over the same ring, so that a stall here
+ * names its ranks as any other. */
 static void job_exact(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 {
-    if (!job->nexact || c->size == 1) return;
-    MPI_Request req;
-    MPI_Iallreduce(MPI_IN_PLACE, job->exact, (int)job->nexact, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD, &req);
-    if (hpsgd_wait_all(c, 1, &req, deadline))
-        hpsgd_stall_abort(c, "%s stalled: the sum of its counters not finished after %.0f s", job->what, c->timeout_s);
+    if (job->nexact) hpsgd_ring_allreduce(c, job->exact, job->nexact, &hpsgd_wire_i64, deadline, job->what);
+}
+
+/* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait. */
+static struct timespec deadline_in(double seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double t = (double)ts.tv_nsec * 1e-9 + seconds;
+    ts.tv_sec += (time_t)t;
+    ts.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
+    return ts;
 }
 
 static void run_job(hpsgd_comm *c, const hpsgd_job *job)
 {
     double start = hpsgd_now(), cpu0 = hpsgd_thread_cpu_ms();
-    double deadline = start + c->timeout_s;
+    atomic_store(&c->alive_ms, (uint64_t)(1e3 * start));
     c->job_bytes_sent = 0;
     ++c->seq;
-    negotiate(c, job, deadline);
+    hpsgd_negotiate(c, job);
+    /* Every rank has joined: the data phase has its own bound. */
+    double deadline = hpsgd_now() + c->timeout_s;
     switch (job->kind) {
     case HPSGD_JOB_BCAST: job_bcast(c, job, deadline); break;
     case HPSGD_JOB_ALLGATHER: job_allgather(c, job, deadline); break;
@@ -193,9 +143,13 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
         hpsgd_ring_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, deadline, job->what);
         job_exact(c, job, deadline);
         /* Tests stretch rounds to make the overlap visible on a fast link. */
-        if (c->test_round_delay_us) usleep((useconds_t)c->test_round_delay_us);
+        for (double until = hpsgd_now() + 1e-6 * (double)c->test_round_delay_us; hpsgd_now() < until;) {
+            hpsgd_stall_service(c);
+            usleep(10000);
+        }
         break;
     }
+    hpsgd_stall_job_done(c);
     c->job_ms = 1e3 * (hpsgd_now() - start);
     c->job_cpu_ms = hpsgd_thread_cpu_ms() - cpu0;
 }
@@ -250,11 +204,24 @@ static void *comm_main(void *arg)
     MPI_Comm_size(local, &c->local_size);
     MPI_Comm_free(&local);
 
+    hpsgd_stall_start(c);
     set_state(c, HPSGD_COMM_IDLE);
     for (;;) {
         pthread_mutex_lock(&c->lock);
-        while (c->state != HPSGD_COMM_QUEUED && !c->stop_requested && !atomic_load(&c->abort_code))
-            pthread_cond_wait(&c->cond, &c->lock);
+        while (c->state != HPSGD_COMM_QUEUED && !c->stop_requested && !atomic_load(&c->abort_code)) {
+            if (!c->stall) {
+                pthread_cond_wait(&c->cond, &c->lock);
+                continue;
+            }
+            /* Idle in a job of several ranks: wake every 100 ms for the
+             * stall inspector's beats and a stop request to pass on. */
+            struct timespec until = deadline_in(0.1);
+            pthread_cond_timedwait(&c->cond, &c->lock, &until);
+            pthread_mutex_unlock(&c->lock);
+            atomic_store(&c->alive_ms, (uint64_t)(1e3 * hpsgd_now()));
+            hpsgd_stall_service(c);
+            pthread_mutex_lock(&c->lock);
+        }
         if (c->state != HPSGD_COMM_QUEUED) {
             pthread_mutex_unlock(&c->lock);
             break;
@@ -271,21 +238,11 @@ static void *comm_main(void *arg)
         pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->lock);
     }
-    check_abort_request(c);
+    hpsgd_check_abort_request(c);
+    hpsgd_stall_stop(c);
     MPI_Finalize();
     set_state(c, HPSGD_COMM_STOPPED);
     return NULL;
-}
-
-/* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait. */
-static struct timespec deadline_in(double seconds)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double t = (double)ts.tv_nsec * 1e-9 + seconds;
-    ts.tv_sec += (time_t)t;
-    ts.tv_nsec = (long)((t - (double)(time_t)t) * 1e9);
-    return ts;
 }
 
 int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char *err, size_t errlen)
@@ -344,23 +301,36 @@ int hpsgd_comm_finished(hpsgd_comm *c)
 
 int hpsgd_comm_wait(hpsgd_comm *c, char *err, size_t errlen)
 {
-    /* The MPI thread bounds each job by timeout_s (and aborts on a stall); this
-     * outer bound only catches a thread stuck where no deadline reaches. */
+    /* The stall inspector bounds how long ranks may go without progress,
+     * and the data phase of a job by timeout; this outer bound only catches
+     * an MPI thread stuck where neither reaches (inside a blocking call). */
     double bound = 2 * c->timeout_s + 60;
-    struct timespec until = deadline_in(bound);
     atomic_store(&c->training_waits, 1);
     pthread_mutex_lock(&c->lock);
-    int rc = 0;
-    while ((c->state == HPSGD_COMM_QUEUED || c->state == HPSGD_COMM_BUSY) && rc == 0)
-        rc = pthread_cond_timedwait(&c->cond, &c->lock, &until);
+    int stuck = 0;
+    while ((c->state == HPSGD_COMM_QUEUED || c->state == HPSGD_COMM_BUSY) && !stuck) {
+        struct timespec until = deadline_in(1);
+        pthread_cond_timedwait(&c->cond, &c->lock, &until);
+        stuck = 1e3 * hpsgd_now() - (double)atomic_load(&c->alive_ms) > 1e3 * bound;
+    }
     atomic_store(&c->training_waits, 0);
     hpsgd_comm_state s = c->state;
     if (s == HPSGD_COMM_DONE) c->state = HPSGD_COMM_IDLE;
     pthread_mutex_unlock(&c->lock);
     if (s == HPSGD_COMM_IDLE || s == HPSGD_COMM_DONE) return 0;
     if (s == HPSGD_COMM_FAILED) snprintf(err, errlen, "%s", c->error);
-    else snprintf(err, errlen, "the MPI thread did not finish %s within %.0f s", c->job.what, bound);
+    else snprintf(err, errlen, "the MPI thread has not polled for %.0f s during %s", bound, c->job.what);
     return -1;
+}
+
+void hpsgd_comm_notify_stop(hpsgd_comm *c) { atomic_store(&c->stop_notice, 1); }
+
+void hpsgd_comm_on_stop(hpsgd_comm *c, void (*fn)(void *arg, int from_rank), void *arg)
+{
+    pthread_mutex_lock(&c->lock);
+    c->on_stop_notice = fn;
+    c->on_stop_arg = arg;
+    pthread_mutex_unlock(&c->lock);
 }
 
 int hpsgd_comm_run(hpsgd_comm *c, const hpsgd_job *job, char *err, size_t errlen)

@@ -81,9 +81,20 @@ typedef struct hpsgd_comm {
     _Atomic int training_waits;
     /* A fatal error seen by the training thread: the MPI thread calls MPI_Abort. */
     _Atomic int abort_code;
+    /* This rank was asked to stop (async-signal-safe to set): the stall
+     * inspector's beats carry it to rank 0 at once. */
+    _Atomic int stop_notice;
+    /* Rank 0: called on the MPI thread when another rank's stop request
+     * arrives (once); under lock. */
+    void (*on_stop_notice)(void *arg, int from_rank);
+    void *on_stop_arg;
+    /* When the MPI thread last polled (ms on the monotonic clock): the
+     * training thread's outer bound is on this, not on a job's length. */
+    _Atomic uint64_t alive_ms;
 
     /* MPI thread only. */
     uint64_t seq;               /* jobs started, the same on every rank */
+    struct hpsgd_stall *stall;  /* heartbeats (stall.c) */
     void *ring_scratch;         /* one segment of a chunk, for receiving while adding */
     size_t ring_scratch_bytes;
 } hpsgd_comm;
@@ -99,8 +110,17 @@ void hpsgd_comm_submit(hpsgd_comm *c, const hpsgd_job *job);
 /* 1 when the job in flight has finished (or failed), without waiting. */
 int hpsgd_comm_finished(hpsgd_comm *c);
 
-/* Waits for the job in flight, with a bound. Returns 0, or -1 with err set. */
+/* Waits for the job in flight, however long the other ranks compute (the
+ * stall inspector bounds that); -1 with err set if the job failed or the MPI
+ * thread stopped polling for 2 x timeout + 60 s. */
 int hpsgd_comm_wait(hpsgd_comm *c, char *err, size_t errlen);
+
+/* This rank was asked to stop: tell rank 0 now. Async-signal-safe. */
+void hpsgd_comm_notify_stop(hpsgd_comm *c);
+
+/* Rank 0: fn(arg, rank) runs on the MPI thread when another rank's stop
+ * request arrives. */
+void hpsgd_comm_on_stop(hpsgd_comm *c, void (*fn)(void *arg, int from_rank), void *arg);
 
 /* submit + wait. */
 int hpsgd_comm_run(hpsgd_comm *c, const hpsgd_job *job, char *err, size_t errlen);

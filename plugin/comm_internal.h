@@ -9,11 +9,18 @@
 
 #include "comm.h"
 
-enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_RING = 7103 };
+enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_RING = 7103, HPSGD_TAG_BEAT = 7104 };
 
 /* Waits for all n requests until deadline (polling with short sleeps).
  * Returns 0, or -1 on timeout with the requests still pending. */
 int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline);
+
+/* One pause between polls (see comm.c), and a sign of life for the training
+ * thread's outer bound. */
+void hpsgd_poll_pause(hpsgd_comm *c, long *sleep_us);
+
+/* A fatal error seen by the training thread: MPI_Abort now. */
+void hpsgd_check_abort_request(hpsgd_comm *c);
 
 /* The stall inspector's verdict: one line on stderr, then MPI_Abort. */
 _Noreturn void hpsgd_stall_abort(hpsgd_comm *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -43,6 +43,9 @@ static struct {
     long prev_iter, cur_iter;   /* hooks.c: global iteration at the last two iteration ends */
     long max_iterations;        /* hooks.c: the cfg's max_batches (an agreed stop lowers Darknet's) */
     long test_stop_round;       /* hooks.c: HPSGD_TEST_STOP_AT_ROUND, tests only */
+    long test_slow_ms;          /* hooks.c: HPSGD_TEST_SLOW_MS of CPU work per step on HPSGD_TEST_SLOW_RANK */
+    long test_hang_step;        /* hooks.c: HPSGD_TEST_HANG_STEP: that rank's training thread hangs there */
+    long local_steps;
 
     hpsgd_lifecycle life;       /* lifecycle.c */
     hpsgd_comm comm;            /* comm.c */
@@ -111,6 +114,14 @@ static unsigned long broadcast_start(network *net)
     return (unsigned long)header[1];
 }
 
+/* Rank 0, on the MPI thread: another rank was asked to stop; save now, as
+ * for a signal here (mpirun may SIGKILL everyone within a second). */
+static void save_on_stop_notice(void *ckpt, int from_rank)
+{
+    (void)from_rank;
+    hpsgd_checkpoint_request_save(ckpt);
+}
+
 static void start_training(network *net, int task, char **paths, int npaths, char *weightfile, const char *backup_dir,
                            const char *backup_path)
 {
@@ -122,7 +133,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     hpsgd_log_set_rank(rank, rank == 0);
     P.active = 1;
     if (rank != 0 && !P.opt.print_all) hpsgd_lifecycle_quiet_stdout();
-    hpsgd_lifecycle_handle_signals(&P.life, NULL);
+    hpsgd_lifecycle_handle_signals(&P.life, &P.comm);
 
     if (hpsgd_registry_build(&P.reg, net, P.opt.stats, hpsgd_dn_uses_gpu(), err, sizeof err)) hpsgd_fatal("%s", err);
     int ok = hpsgd_check_inputs(&P.reg, P.cfgfile, task, paths, npaths, weightfile) == 0;
@@ -146,6 +157,10 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     P.prev_iter = P.cur_iter = hpsgd_dn_iteration(net);
     P.max_iterations = hpsgd_dn_max_iterations(net);
     P.test_stop_round = hpsgd_env_long("HPSGD_TEST_STOP_AT_ROUND", 0, 0, 1L << 40);
+    if (hpsgd_env_long("HPSGD_TEST_SLOW_RANK", -1, 0, 1 << 30) == rank)
+        P.test_slow_ms = hpsgd_env_long("HPSGD_TEST_SLOW_MS", 0, 0, 1L << 30);
+    if (hpsgd_env_long("HPSGD_TEST_HANG_RANK", -1, 0, 1 << 30) == rank)
+        P.test_hang_step = hpsgd_env_long("HPSGD_TEST_HANG_STEP", 0, 0, 1L << 40);
 
     if (hpsgd_checkpoint_init(&P.ckpt, &P.reg, P.rep.global, seen, per_step, backup_path)) hpsgd_fatal("out of memory");
     hpsgd_rounds_init(&P.rounds, &P.opt, size, per_step, seen, &hpsgd_exchange_ops, &P.exchange);
@@ -167,6 +182,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     if (rank == 0) {
         hpsgd_checkpoint_saver_start(&P.ckpt);
         P.life.saver = &P.ckpt;
+        hpsgd_comm_on_stop(&P.comm, save_on_stop_notice, &P.ckpt);
     }
 }
 
@@ -224,6 +240,16 @@ static int stop_requested(void)
     return P.life.signal_seen != 0 || (P.test_stop_round > 0 && P.rounds.launched + 1 >= P.test_stop_round);
 }
 
+/* Tests only: a rank whose steps take long on the CPU (a big model), or
+ * whose training thread hangs without using the CPU. */
+static void test_knobs(void)
+{
+    ++P.local_steps;
+    for (double until = hpsgd_now() + 1e-3 * (double)P.test_slow_ms; hpsgd_now() < until;) continue;
+    if (P.test_hang_step > 0 && P.local_steps >= P.test_hang_step)
+        for (;;) pause();
+}
+
 void hpsgd_after_update(network *net)
 {
     if (!P.active) {
@@ -234,6 +260,7 @@ void hpsgd_after_update(network *net)
         }
         return;
     }
+    test_knobs();
     /* Darknet counted this step's images onto the `seen` we showed it. */
     size_t seen = hpsgd_dn_seen(net);
     int64_t images = seen > P.rounds.shown_seen ? (int64_t)(seen - P.rounds.shown_seen)

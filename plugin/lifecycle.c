@@ -84,8 +84,10 @@ static void on_signal(int sig)
         return;
     }
     L->signal_seen = sig;
-    /* Rank 0 writes G out at once: mpirun may SIGKILL us within a second. */
+    /* Rank 0 writes G out at once: mpirun may SIGKILL us within a second.
+     * Other ranks tell rank 0 through the MPI thread's next beat. */
     if (L->saver) hpsgd_checkpoint_request_save(L->saver);
+    if (L->comm) hpsgd_comm_notify_stop(L->comm);
     /* Darknet's chatter must not block on that pipe while the ranks agree to
      * stop and rank 0 saves: from now on stdout goes nowhere (our last lines
      * go to stderr). dup2 and open are async-signal-safe. */
@@ -97,10 +99,10 @@ static void on_signal(int sig)
     }
 }
 
-void hpsgd_lifecycle_handle_signals(hpsgd_lifecycle *L, hpsgd_checkpoint *saver)
+void hpsgd_lifecycle_handle_signals(hpsgd_lifecycle *L, hpsgd_comm *comm)
 {
     L->training_thread = pthread_self();
-    L->saver = saver;
+    L->comm = comm;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: a blocked write must return */

@@ -22,6 +22,7 @@ typedef struct hpsgd_lifecycle {
     volatile sig_atomic_t signal_seen;
     pthread_t training_thread;  /* where SIGINT/SIGTERM are handled */
     hpsgd_checkpoint *saver;    /* rank 0: saves at once on a signal */
+    hpsgd_comm *comm;           /* tells rank 0 of a signal here */
 } hpsgd_lifecycle;
 
 /* main(): reads the launcher's environment and the command; installs the
@@ -30,8 +31,8 @@ typedef struct hpsgd_lifecycle {
 int hpsgd_lifecycle_main(hpsgd_lifecycle *L, int argc, char **argv);
 
 /* The training thread from now on handles SIGINT/SIGTERM (other threads
- * forward them). saver: rank 0's, woken on the first signal (or NULL). */
-void hpsgd_lifecycle_handle_signals(hpsgd_lifecycle *L, hpsgd_checkpoint *saver);
+ * forward them); the first one is passed on to rank 0 through comm. */
+void hpsgd_lifecycle_handle_signals(hpsgd_lifecycle *L, hpsgd_comm *comm);
 
 /* Ranks other than 0 keep Darknet's chatter off their stdout. */
 void hpsgd_lifecycle_quiet_stdout(void);

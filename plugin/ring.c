@@ -3,6 +3,7 @@
  */
 #include "ring.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "comm_internal.h"
@@ -15,6 +16,15 @@ static void reduce_f32(void *acc, const void *in, size_t n)
 }
 
 const hpsgd_wire_type hpsgd_wire_f32 = {"float32", sizeof(float), reduce_f32};
+
+static void reduce_i64(void *acc, const void *in, size_t n)
+{
+    int64_t *a = acc;
+    const int64_t *b = in;
+    for (size_t i = 0; i < n; ++i) a[i] = b[i] + a[i];
+}
+
+const hpsgd_wire_type hpsgd_wire_i64 = {"int64", sizeof(int64_t), reduce_i64};
 
 /* Segment s of a chunk of len elements: [s*len/N, (s+1)*len/N). */
 static size_t seg_begin(size_t len, int s, int n) { return (size_t)((unsigned long long)len * (unsigned)s / (unsigned)n); }

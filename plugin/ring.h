@@ -26,6 +26,8 @@ typedef struct hpsgd_wire_type {
 
 /* float32 elements, float32 sums: the full-precision change. */
 extern const hpsgd_wire_type hpsgd_wire_f32;
+/* int64 elements, exact sums: the counters beside the model. */
+extern const hpsgd_wire_type hpsgd_wire_i64;
 
 struct hpsgd_comm;
 

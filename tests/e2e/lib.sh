@@ -12,6 +12,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Two cores here: ranks beyond them must share, and must not be bound to one.
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_hwloc_base_binding_policy=none
 export OMPI_MCA_btl=tcp,self
+# Local jobs talk over loopback only: an emulated testbed's bridge that comes
+# and goes (another test, or another checkout's tests) must not be chosen.
+export OMPI_MCA_btl_tcp_if_include=${OMPI_MCA_btl_tcp_if_include:-lo} OMPI_MCA_oob_tcp_if_include=${OMPI_MCA_oob_tcp_if_include:-lo}
 export DARKNET_LOADER_THREADS=${DARKNET_LOADER_THREADS:-1}
 
 TEST_NAME=$(basename "$0" .sh)

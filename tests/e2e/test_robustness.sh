@@ -158,4 +158,54 @@ check "SIGTERM to mpirun, default kill delay: the .backup loads and training res
     bash -c "cd '$DIR' && mkdir -p backup && sed 's/^max_batches=.*/max_batches=$((seen / 4 + 1))/; /^\[hpsgd\]/,\$d' term-default.cfg > plain.cfg &&
              '$DARKNET' detector train run.data plain.cfg '$backup' > resume.log 2>&1 && test -s backup/plain_final.weights"
 echo "# with the default kill delay the job ended in ${TOOK}s; the backup is at iteration $((seen / 4))"
+# 7. A healthy rank whose steps take longer than `timeout` (rank 1 computes
+#    3 s a step, timeout=1): its progress keeps the job alive to the end.
+export HPSGD_TEST_SLOW_RANK=1 HPSGD_TEST_SLOW_MS=3000
+start_job slow 2 6 "mode=sync" "timeout=1"
+unset HPSGD_TEST_SLOW_RANK HPSGD_TEST_SLOW_MS
+wait_job
+check "slow steps: the job finishes although rank 1 takes 3 s a step and timeout=1 (${TOOK}s)" test "$RC" = 0
+check "slow steps: with the final checksum" grep -q "final model identical on all 2 ranks" "$DIR/log"
+
+# 8. A rank whose training thread hangs without using the CPU while its MPI
+#    thread lives on: named within the timeout plus a step.
+export HPSGD_TEST_HANG_RANK=1 HPSGD_TEST_HANG_STEP=30
+start_job hang 2 100000 "mode=hpsgd" "timeout=2"
+unset HPSGD_TEST_HANG_RANK HPSGD_TEST_HANG_STEP
+wait_job
+check "hung rank: the job exits non-zero (${TOOK}s)" test "$RC" != 0
+check "hung rank: rank 0 names rank 1" grep -qE "rank 0: round [0-9]+ stalled: rank 1 has not joined after 2 s" "$DIR/log"
+check "hung rank: within the timeout plus 10 s" test "$(echo "$TOOK < 12" | bc)" = 1
+
+# 9. Rank 0 stopped (SIGSTOP): the other rank names it.
+start_job stall0 2 100000 "mode=hpsgd" "timeout=2"
+wait_for "$DIR/rank0/backup/stall0.backup" || not_ok "stall0: training never reached iteration 100"
+kill -STOP "$(rank_pid 0)"
+MARK=$(date +%s.%N)
+wait_job
+check "rank 0 stopped: the job exits non-zero (${TOOK}s after)" test "$RC" != 0
+check "rank 0 stopped: rank 1 names rank 0" \
+    grep -qE "rank 1: round [0-9]+(: rank 0 has not started it| stalled: (ring exchange with ranks 0|the sum of its counters))" "$DIR/log"
+check "rank 0 stopped: within the timeout, the grace of 5 s and 10 s" test "$(echo "$TOOK < 17" | bc)" = 1
+
+# 10. SIGTERM to rank 1 while a round takes 4 s: rank 0 hears of it from the
+#     stall inspector's beats and saves at once, not after the round.
+export HPSGD_TEST_ROUND_DELAY_US=4000000
+start_job notice 2 100000 "mode=hpsgd"
+unset HPSGD_TEST_ROUND_DELAY_US
+for i in $(seq 1 300); do grep -q "^hpsgd: round 2," "$DIR/log" 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$(rank_pid 1)"
+T0=$(date +%s.%N)
+saved_in=
+for i in $(seq 1 60); do
+    if grep -q "rank 0: on the signal: saved the global model" "$DIR/log"; then
+        saved_in=$(printf '%.1f' "$(echo "$(date +%s.%N) - $T0" | bc)")
+        break
+    fi
+    sleep 0.05
+done
+wait_job
+check "SIGTERM to rank 1: rank 0 saved at once (${saved_in:-never} s; a round takes 4 s)" \
+    test -n "$saved_in" -a "$(echo "${saved_in:-99} < 2.5" | bc)" = 1
+check "SIGTERM to rank 1 during a slow round: every rank exits 0" test "$RC" = 0
 finish
