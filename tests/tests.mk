@@ -48,19 +48,20 @@ $(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) | te
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -pthread -o $@
 
-# Unpatched AlexeyAB Darknet, the reference of tests/e2e/test_map.sh; built by
-# make test only when its tarball is there (the test skips otherwise).
-ALEXEYAB_TARBALL ?= ../shared/darknet/darknet-alexeyab-59596d78.tar.gz
+# Unpatched AlexeyAB Darknet, the reference of tests/e2e/test_map.sh and of
+# the AlexeyAB stock test; built by make test only when its tarball is there
+# (those tests skip otherwise). The tarball is checked and unpacked once
+# ($(ALEXEYAB_PRISTINE), Makefile).
 ALEXEYAB_TREE := $(BUILD)/alexeyab-stock
 ALEXEYAB_STOCK := $(BUILD)/darknet-alexeyab-stock
-ALEXEYAB_IF_THERE := $(if $(wildcard $(ALEXEYAB_TARBALL)),$(ALEXEYAB_STOCK))
+ALEXEYAB_IF_THERE := $(if $(wildcard $(DARKNET_TARBALL)),$(ALEXEYAB_STOCK))
 
-$(ALEXEYAB_STOCK): $(ALEXEYAB_TARBALL) | test-deps
-	@test -f $<.sha256 || { echo "error: $<.sha256 not found (the tarball's checksum)" >&2; exit 1; }
-	@want=$$(cut -d' ' -f1 $<.sha256); got=$$(sha256sum $< | cut -d' ' -f1); \
-	    [ "$$want" = "$$got" ] || { echo "error: checksum mismatch for $<: got $$got, want $$want" >&2; exit 1; }
-	@rm -rf $(ALEXEYAB_TREE) && mkdir -p $(ALEXEYAB_TREE) && tar -xzf $< -C $(ALEXEYAB_TREE) --strip-components=1
-	@mkdir -p $(ALEXEYAB_TREE)/obj $(ALEXEYAB_TREE)/backup $(ALEXEYAB_TREE)/results
+$(ALEXEYAB_TREE)/.prepared: $(ALEXEYAB_PRISTINE)/.stamp tests/alexeyab-stock-loader-threads.patch
+	@rm -rf $(ALEXEYAB_TREE) && cp -a $(ALEXEYAB_PRISTINE) $(ALEXEYAB_TREE) && rm -f $(ALEXEYAB_TREE)/.stamp
+	@patch -d $(ALEXEYAB_TREE) -p1 --fuzz=0 -s < tests/alexeyab-stock-loader-threads.patch
+	@touch $@
+
+$(ALEXEYAB_STOCK): $(ALEXEYAB_TREE)/.prepared | test-deps
 	@echo "building AlexeyAB Darknet (CPU) in $(ALEXEYAB_TREE)"
 	+@$(MAKE) --no-print-directory -C $(ALEXEYAB_TREE) darknet GPU=0 CUDNN=0 OPENCV=0 OPENMP=0 AVX=0 LIBSO=0 \
 	    > $(ALEXEYAB_TREE)/build.log 2>&1 || \
