@@ -96,7 +96,7 @@ DN_LDFLAGS := $(SAN_FLAGS) $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA
 # AlexeyAB links with its C++ compiler: Open MPI's link flags come from mpicc.
 ifeq ($(FORK),alexeyab)
 DN_LDFLAGS += $$($(MPICC) --showme:link)
-DN_CPP := $(DN_CXX) -std=c++11
+DN_CPP := $(DN_CXX)
 DN_TARGETS := darknet AVX=0 LIBSO=0
 else
 DN_CPP := $(DN_CXX)
