@@ -32,9 +32,14 @@ AB_FLAGS="-gpus 0,1" ab_case refuse-gpus 1 8 "mode=sync"
 check "-gpus 0,1: refused with one line" grep -q "one GPU per rank" "$WORK/refuse-gpus/log"
 
 # random=1: AlexeyAB's resize every 10 local steps, drawn alike on every
-# rank (it uses the largest size in the last 100 iterations, so 240).
-sed 's/^random=0/random=1/' "$BASE" >"$WORK/random.cfg"
-MPIRUN_ARGS=--tag-output CFG_BASE="$WORK/random.cfg" ab_case ab-random 2 240 "mode=sync" "verify=1" "print=all"
+# rank (it uses the largest size in the last 100 iterations, so 240). On
+# tiny-det.cfg: AlexeyAB's CPU backward_route_layer crashed after a resize
+# from 96 to 128 px on the route-group cfg (both ranks alike; not chased).
+sed 's/^random=0/random=1/' "$ROOT/tests/cfg/tiny-det.cfg" >"$WORK/random.cfg"
+cp "$WORK/start.weights" "$WORK/ab-start.weights"
+initial_weights "$WORK/random.cfg" "$WORK/data/detect.data" "$WORK/start.weights"
+MPIRUN_ARGS=--tag-output CFG_BASE="$WORK/random.cfg" ab_case ab-random 2 240 "mode=sync" "verify=1" "print=all" "seed=7"
+cp "$WORK/ab-start.weights" "$WORK/start.weights"
 ab_checks ab-random 2
 sizes() { grep -aE "^\[1,$1\]<stdout>: *[0-9]+ x [0-9]+ *$" "$WORK/ab-random/log" | sed 's/.*>: *//'; }
 n=$(sizes 0 | sort -u | wc -l)
