@@ -11,9 +11,13 @@
 #   make DARKNET_SRC=/path/to/darknet   build from a checkout of pjreddie/darknet 61c9d02e
 #   FORK=pjreddie        the Darknet fork: its patches (patches/$(FORK)/series) and
 #                        its adapter (plugin/darknet/$(FORK).c)
+#   make FORK=alexeyab [DARKNET_TARBALL=path | DARKNET_SRC=checkout]   the same on
+#                        AlexeyAB/darknet 59596d78 (variant dirs build/alexeyab-*)
 #
-# Darknet's source is never stored here: it is the .orig.tar.xz of Debian's
-# source package darknet, fetched into build/ and checked by sha256.
+# Darknet's source is never stored here: pjreddie's is the .orig.tar.xz of
+# Debian's source package darknet, fetched into build/ and checked by sha256;
+# AlexeyAB's is a tarball of that commit (../shared/darknet/ by default),
+# checked against the .sha256 file beside it.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -36,10 +40,16 @@ ifeq ($(wildcard plugin/darknet/$(FORK).c),)
 $(error FORK=$(FORK): no adapter plugin/darknet/$(FORK).c; supported: $(patsubst plugin/darknet/%.c,%,$(wildcard plugin/darknet/*.c)))
 endif
 PATCH_DIR := patches/$(FORK)
+# AlexeyAB/darknet: a tarball of the commit its patches are made for.
+# (ALEXEYAB_TARBALL= is its older name.)
+ALEXEYAB_TARBALL ?= ../shared/darknet/darknet-alexeyab-59596d78.tar.gz
+DARKNET_TARBALL ?= $(ALEXEYAB_TARBALL)
+FORK_COMMIT := $(if $(filter alexeyab,$(FORK)),AlexeyAB/darknet 59596d78,pjreddie/darknet 61c9d02e)
 
 BUILD := build
 DL := $(BUILD)/dl
-PRISTINE := $(if $(DARKNET_SRC),$(BUILD)/darknet-ext,$(BUILD)/darknet-pristine)
+ALEXEYAB_PRISTINE := $(BUILD)/alexeyab-pristine
+PRISTINE := $(if $(DARKNET_SRC),$(BUILD)/darknet-ext,$(if $(filter alexeyab,$(FORK)),$(ALEXEYAB_PRISTINE),$(BUILD)/darknet-pristine))
 VARIANT := $(if $(filter-out pjreddie,$(FORK)),$(FORK)-)$(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(FUZZ_BUILD)),-fuzz)$(if $(DARKNET_SRC),-ext)
 VDIR := $(BUILD)/$(VARIANT)
 TREE := $(VDIR)/darknet
@@ -83,7 +93,16 @@ PLUGIN_OBJS := $(patsubst plugin/%.c,$(VDIR)/plugin/%.o,$(PLUGIN_SRCS))
 
 , := ,
 DN_LDFLAGS := $(SAN_FLAGS) $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64)
-DN_MAKE_VARS := CC="$(MPICC)" CPP="$(DN_CXX)" GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(DEBUG) OPENCV=0 \
+# AlexeyAB links with its C++ compiler: Open MPI's link flags come from mpicc.
+ifeq ($(FORK),alexeyab)
+DN_LDFLAGS += $$($(MPICC) --showme:link)
+DN_CPP := $(DN_CXX)
+DN_TARGETS := darknet AVX=0 LIBSO=0
+else
+DN_CPP := $(DN_CXX)
+DN_TARGETS := obj darknet
+endif
+DN_MAKE_VARS := CC="$(MPICC)" CPP="$(DN_CPP)" GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(DEBUG) OPENCV=0 \
                 NVCC=$(CUDA_PATH)/bin/nvcc ARCH="$(CUDA_ARCH)" \
                 HPSGD_CFLAGS="$(SAN_FLAGS) $(if $(SAN_FLAGS),-fno-sanitize=shift) $(if $(filter 1,$(GPU)),-I$(CUDA_PATH)/include)" \
                 HPSGD_LDFLAGS="$(DN_LDFLAGS)"
@@ -111,16 +130,26 @@ $(BUILD)/darknet-ext/.stamp: FORCE | deps
 	@if [ ! -f $@ ] || [ "$$(cat $@)" != "$(abspath $(DARKNET_SRC))" ]; then \
 	    rm -rf $(BUILD)/darknet-ext && mkdir -p $(BUILD)/darknet-ext && \
 	    tar -C "$(DARKNET_SRC)" --exclude=.git -cf - . | tar -C $(BUILD)/darknet-ext -xf - && \
-	    { git -C "$(DARKNET_SRC)" rev-parse HEAD 2>/dev/null | grep -q '^61c9d02e' || \
-	      echo "warning: $(DARKNET_SRC) is not pjreddie/darknet 61c9d02e; the patches may not apply" >&2; } && \
+	    { git -C "$(DARKNET_SRC)" rev-parse HEAD 2>/dev/null | grep -q '^$(lastword $(FORK_COMMIT))' || \
+	      echo "warning: $(DARKNET_SRC) is not $(FORK_COMMIT); the patches may not apply" >&2; } && \
 	    echo "$(abspath $(DARKNET_SRC))" > $@; fi
+
+# AlexeyAB's tarball, checked against the .sha256 beside it (also the source
+# of the unpatched AlexeyAB build of the tests).
+$(ALEXEYAB_PRISTINE)/.stamp: $(DARKNET_TARBALL) | deps
+	@test -f $<.sha256 || { echo "error: $<.sha256 not found (the tarball's checksum)" >&2; exit 1; }
+	@want=$$(cut -d' ' -f1 $<.sha256); got=$$(sha256sum $< | cut -d' ' -f1); \
+	    [ "$$want" = "$$got" ] || { echo "error: checksum mismatch for $<: got $$got, want $$want" >&2; exit 1; }
+	@rm -rf $(@D) && mkdir -p $(@D) && tar -xzf $< -C $(@D) --strip-components=1
+	@mkdir -p $(@D)/obj $(@D)/backup $(@D)/results
+	@touch $@
 
 # A patched copy per variant, re-made whenever a patch changes.
 $(TREE)/.patched: $(PRISTINE)/.stamp $(PATCH_DIR)/series $(wildcard $(PATCH_DIR)/*.patch)
 	@rm -rf $(TREE).tmp && mkdir -p $(VDIR) && cp -a $(PRISTINE) $(TREE).tmp && rm -f $(TREE).tmp/.stamp
 	@for p in $$(grep -v '^#' $(PATCH_DIR)/series); do \
 	    patch -d $(TREE).tmp -p1 --fuzz=0 --forward --no-backup-if-mismatch -s < $(PATCH_DIR)/$$p >$(TREE).tmp/.patch.log 2>&1 || \
-	    { echo "error: $(PATCH_DIR)/$$p does not apply to $(PRISTINE) (see $(TREE).tmp/.patch.log); is it pjreddie/darknet 61c9d02e?" >&2; exit 1; }; \
+	    { echo "error: $(PATCH_DIR)/$$p does not apply to $(PRISTINE) (see $(TREE).tmp/.patch.log); is it $(FORK_COMMIT)?" >&2; exit 1; }; \
 	done
 	@rm -rf $(TREE) && mv $(TREE).tmp $(TREE) && touch $@
 
@@ -156,12 +185,12 @@ $(PLUGIN_LIB): $(PLUGIN_OBJS)
 # Darknet's objects depend on its own Makefile: touch it when the flags change.
 $(TREE)/darknet: $(PLUGIN_LIB) $(TREE)/src/hpsgd.h FORCE
 	@echo '$(DN_MAKE_VARS)' | cmp -s - $(TREE)/.hpsgd-flags || { echo '$(DN_MAKE_VARS)' > $(TREE)/.hpsgd-flags; touch $(TREE)/Makefile; }
-	+@$(if $(filter 1,$(GPU)),LIBRARY_PATH=$(CUDA_PATH)/lib64/stubs) $(MAKE) --no-print-directory -C $(TREE) obj darknet \
+	+@$(if $(filter 1,$(GPU)),LIBRARY_PATH=$(CUDA_PATH)/lib64/stubs) $(MAKE) --no-print-directory -C $(TREE) $(DN_TARGETS) \
 	    $(DN_MAKE_VARS) HPSGD_LIB=$(abspath $(PLUGIN_LIB)) > $(VDIR)/darknet-build.log 2>&1 || \
 	    { tail -30 $(VDIR)/darknet-build.log >&2; echo "error: building Darknet ($(VARIANT)) failed; full log: $(VDIR)/darknet-build.log" >&2; exit 1; }
 
 # build/darknet is the binary of the variant built last (rename: it may be running).
-$(DARKNET): $(TREE)/darknet $(BUILD)/data/labels/.copied FORCE
+$(DARKNET): $(TREE)/darknet $(if $(filter pjreddie,$(FORK)),$(BUILD)/data/labels/.copied) FORCE
 	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@ && echo "built $@ ($(VARIANT))"; }
 
 # detector test draws labels with Darknet's glyphs: patched Darknet looks for
@@ -190,7 +219,7 @@ include tests/tests.mk
 include scripts/scripts.mk
 
 clean:
-	rm -rf $(BUILD)/cpu* $(BUILD)/gpu* $(BUILD)/stock $(BUILD)/tests $(DARKNET) $(BUILD)/darknet-stock \
+	rm -rf $(BUILD)/cpu* $(BUILD)/gpu* $(BUILD)/alexeyab-cpu* $(BUILD)/alexeyab-gpu* $(BUILD)/stock $(BUILD)/tests $(DARKNET) $(BUILD)/darknet-stock \
 	    $(BUILD)/alexeyab-stock $(BUILD)/darknet-alexeyab-stock
 
 distclean:

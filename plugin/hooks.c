@@ -61,7 +61,7 @@ static struct {
 
 int hpsgd_main(int argc, char **argv) { return hpsgd_lifecycle_main(&P.life, argc, argv); }
 
-void hpsgd_cfg_sections(char *cfgfile, list *sections)
+void hpsgd_cfg_sections(char *cfgfile, struct list *sections)
 {
     char err[1024];
     hpsgd_options o;
@@ -71,8 +71,10 @@ void hpsgd_cfg_sections(char *cfgfile, list *sections)
         fprintf(stderr, "hpsgd: %s\n", err);
         exit(1);
     }
-    /* parse_network_cfg() runs for every load (test, valid, each GPU); the
-     * training run's cfg is the one loaded last before hpsgd_train_begin(). */
+    /* parse_network_cfg() runs for every load (test, valid, each GPU, the
+     * -map network); the training run's cfg is the one loaded last before
+     * hpsgd_train_begin(), and a load while training keeps its options. */
+    if (P.active) return;
     P.opt = o;
     /* Darknet seeded rand() from time(0) before it parses the cfg, and the
      * layers it is about to make draw their initial weights from rand(): a
@@ -196,6 +198,12 @@ void hpsgd_train_begin(network *net, int task, char **paths, int npaths, int ngp
                         "rank per GPU with mpirun\n", P.cfgfile);
         exit(1);
     }
+    char err[1024];
+    if (hpsgd_dn_refuse(net, P.cfgfile, err, sizeof err)) {
+        P.life.training_finished = 1;
+        fprintf(stderr, "hpsgd: %s\n", err);
+        exit(1);
+    }
     char backup_path[HPSGD_PATH_MAX + 300];
     snprintf(backup_path, sizeof backup_path, "%s/%s.backup", backup_dir, base);
     start_training(net, task, paths, npaths, weightfile, backup_dir, backup_path);
@@ -298,6 +306,10 @@ void hpsgd_save_weights(network *net, char *filename)
     }
     if (P.comm.rank == 0) hpsgd_checkpoint_save(&P.ckpt, filename);
 }
+
+int hpsgd_stopped(void) { return P.active && P.rounds.stop_agreed; }
+
+int hpsgd_evaluates(void) { return !P.active || P.comm.rank == 0; }
 
 /* --------------------------------------------------------------- the end */
 

@@ -10,6 +10,8 @@
 
 #include "darknet.h"
 
+struct list;
+
 /* Which training command called hpsgd_train_begin(). */
 #define HPSGD_DETECTOR 1
 #define HPSGD_CLASSIFIER 2
@@ -19,8 +21,9 @@
 int hpsgd_main(int argc, char **argv);
 
 /* src/parser.c: takes every [hpsgd] section out of the parsed cfg, so that it
- * is neither a layer nor counted in make_network(), and validates it. */
-void hpsgd_cfg_sections(char *cfgfile, list *sections);
+ * is neither a layer nor counted in make_network(), and validates it. (struct
+ * list: AlexeyAB's darknet.h has no `list` typedef; both forks name the tag.) */
+void hpsgd_cfg_sections(char *cfgfile, struct list *sections);
 
 /* examples/{detector,classifier}.c, after the network is loaded and the train
  * list is read: starts MPI and the background thread, makes every rank hold
@@ -47,6 +50,19 @@ int hpsgd_crossed(network *net, int period);
 
 /* save_weights() of the global model, by rank 0 only, written atomically. */
 void hpsgd_save_weights(network *net, char *filename);
+
+/* 1 once the ranks agreed to stop (a signal): for training loops that work on
+ * a copy of the network (AlexeyAB), where max_batches cannot be lowered. */
+int hpsgd_stopped(void);
+
+/* 1 when this process runs the evaluations of a training run (-map): rank 0
+ * under [hpsgd], every process without it. */
+int hpsgd_evaluates(void);
+
+/* AlexeyAB's rand_scale(s) drawn with hpsgd_shared_rand(), so that every rank
+ * resizes alike (random=1); without [hpsgd] the same draws as rand_scale().
+ * In the AlexeyAB adapter (darknet/alexeyab.c). */
+float hpsgd_rand_scale(float s);
 
 /* Before the final save: finish the round in flight, merge, agree on the end,
  * and load the global model into the network. */

@@ -640,6 +640,9 @@ static long detect_split(const options *o, const char *name, uint32_t stream,
         pathf(lab, "%s/labels/%s/%06ld.txt", out, name, i + 1);
         write_png(img, s, 3, rgb);
         write_labels(lab, boxes, n, s);
+        /* AlexeyAB's Darknet reads the label beside the image. */
+        pathf(lab, "%s/images/%s/%06ld.txt", out, name, i + 1);
+        write_labels(lab, boxes, n, s);
         fprintf(list, "%s\n", img);
         total += n;
     }

@@ -7,19 +7,38 @@
 #   make test TESTS='options ring'   only tests whose name contains a word
 
 TEST_DIR := $(BUILD)/tests/$(VARIANT)
+# The fork-independent unit and MPI tests run on the pjreddie build; another
+# fork adds its own (tests/unit/$(FORK)/) and its end-to-end tests
+# (tests/e2e/$(FORK)/), which make test runs after pjreddie's.
+ifeq ($(FORK),pjreddie)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(TEST_DIR)/%,$(wildcard tests/unit/test_*.c))
 MPI_TESTS := $(patsubst tests/mpi/%.c,$(TEST_DIR)/%,$(wildcard tests/mpi/test_*.c))
+else
+UNIT_TESTS := $(patsubst tests/unit/$(FORK)/%.c,$(TEST_DIR)/%,$(wildcard tests/unit/$(FORK)/test_*.c))
+MPI_TESTS :=
+endif
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(TEST_DIR)/%,$(wildcard tests/tools/*.c))
 MKDATA := $(BUILD)/mkdata
 
 # What linking against Darknet's library needs, as in Darknet's own Makefile.
 # The plugin and Darknet call each other: one link group.
 DN_LIBS := -Wl$(,)--start-group $(PLUGIN_LIB) $(TREE)/libdarknet.a -Wl$(,)--end-group -lm -pthread \
+           $(if $(filter alexeyab,$(FORK)),-lstdc++) \
            $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64 -lcuda -lcudart -lcublas -lcurand -lstdc++) \
            $(if $(filter 1,$(CUDNN)),-lcudnn) $(if $(filter 1,$(OPENMP)),-fopenmp)
 
 .PHONY: test-deps
 test-deps: deps
+
+ifeq ($(FORK),alexeyab)
+# AlexeyAB's Makefile builds no static library: its objects but main's.
+$(TREE)/libdarknet.a: $(TREE)/darknet
+	@rm -f $@ && ar rcs $@ $$(ls $(TREE)/obj/*.o | grep -v '/darknet\.o$$')
+
+$(TEST_DIR)/test_%: tests/unit/$(FORK)/test_%.c $(PLUGIN_LIB) $(TREE)/libdarknet.a | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) $(PLUGIN_CFLAGS) -Itests/unit $< $(DN_LIBS) -lcmocka -o $@
+endif
 
 $(TEST_DIR)/test_%: tests/unit/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
 	@mkdir -p $(@D)
@@ -48,19 +67,20 @@ $(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) | te
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -pthread -o $@
 
-# Unpatched AlexeyAB Darknet, the reference of tests/e2e/test_map.sh; built by
-# make test only when its tarball is there (the test skips otherwise).
-ALEXEYAB_TARBALL ?= ../shared/darknet/darknet-alexeyab-59596d78.tar.gz
+# Unpatched AlexeyAB Darknet, the reference of tests/e2e/test_map.sh and of
+# the AlexeyAB stock test; built by make test only when its tarball is there
+# (those tests skip otherwise). The tarball is checked and unpacked once
+# ($(ALEXEYAB_PRISTINE), Makefile).
 ALEXEYAB_TREE := $(BUILD)/alexeyab-stock
 ALEXEYAB_STOCK := $(BUILD)/darknet-alexeyab-stock
-ALEXEYAB_IF_THERE := $(if $(wildcard $(ALEXEYAB_TARBALL)),$(ALEXEYAB_STOCK))
+ALEXEYAB_IF_THERE := $(if $(wildcard $(DARKNET_TARBALL)),$(ALEXEYAB_STOCK))
 
-$(ALEXEYAB_STOCK): $(ALEXEYAB_TARBALL) | test-deps
-	@test -f $<.sha256 || { echo "error: $<.sha256 not found (the tarball's checksum)" >&2; exit 1; }
-	@want=$$(cut -d' ' -f1 $<.sha256); got=$$(sha256sum $< | cut -d' ' -f1); \
-	    [ "$$want" = "$$got" ] || { echo "error: checksum mismatch for $<: got $$got, want $$want" >&2; exit 1; }
-	@rm -rf $(ALEXEYAB_TREE) && mkdir -p $(ALEXEYAB_TREE) && tar -xzf $< -C $(ALEXEYAB_TREE) --strip-components=1
-	@mkdir -p $(ALEXEYAB_TREE)/obj $(ALEXEYAB_TREE)/backup $(ALEXEYAB_TREE)/results
+$(ALEXEYAB_TREE)/.prepared: $(ALEXEYAB_PRISTINE)/.stamp tests/alexeyab-stock-loader-threads.patch
+	@rm -rf $(ALEXEYAB_TREE) && cp -a $(ALEXEYAB_PRISTINE) $(ALEXEYAB_TREE) && rm -f $(ALEXEYAB_TREE)/.stamp
+	@patch -d $(ALEXEYAB_TREE) -p1 --fuzz=0 -s < tests/alexeyab-stock-loader-threads.patch
+	@touch $@
+
+$(ALEXEYAB_STOCK): $(ALEXEYAB_TREE)/.prepared | test-deps
 	@echo "building AlexeyAB Darknet (CPU) in $(ALEXEYAB_TREE)"
 	+@$(MAKE) --no-print-directory -C $(ALEXEYAB_TREE) darknet GPU=0 CUDNN=0 OPENCV=0 OPENMP=0 AVX=0 LIBSO=0 \
 	    > $(ALEXEYAB_TREE)/build.log 2>&1 || \
@@ -70,10 +90,26 @@ $(ALEXEYAB_STOCK): $(ALEXEYAB_TARBALL) | test-deps
 unit: $(UNIT_TESTS)
 	@TEST_DIR=$(TEST_DIR) tests/run-tests --only-unit
 
-test: test-deps all $(BUILD)/darknet-stock $(ALEXEYAB_IF_THERE) $(UNIT_TESTS) $(MPI_TESTS) $(TSAN_TESTS) $(TEST_TOOLS) $(MKDATA)
+# The AlexeyAB variant of the same flags, built by a second make (FORK=alexeyab)
+# when the tarball is there; its tests are skipped, one line each, otherwise.
+AB_VARIANT := alexeyab-$(VARIANT)
+AB_BUILD := $(if $(ALEXEYAB_IF_THERE),alexeyab-test-build)
+.PHONY: alexeyab-test-build fork-test-build
+alexeyab-test-build: | test-deps
+	+@$(MAKE) --no-print-directory FORK=alexeyab fork-test-build
+fork-test-build: $(TREE)/darknet $(UNIT_TESTS) $(TEST_TOOLS)
+
+ifeq ($(FORK),pjreddie)
+test: test-deps all $(BUILD)/darknet-stock $(ALEXEYAB_IF_THERE) $(AB_BUILD) $(UNIT_TESTS) $(MPI_TESTS) $(TSAN_TESTS) $(TEST_TOOLS) $(MKDATA)
 	@DARKNET=$(TREE)/darknet DARKNET_STOCK=$(BUILD)/darknet-stock TEST_DIR=$(TEST_DIR) MKDATA=$(MKDATA) \
-	    DARKNET_ALEXEYAB=$(ALEXEYAB_IF_THERE) ALEXEYAB_TARBALL=$(ALEXEYAB_TARBALL) \
+	    DARKNET_ALEXEYAB=$(ALEXEYAB_IF_THERE) ALEXEYAB_TARBALL=$(DARKNET_TARBALL) \
+	    AB_DARKNET=$(if $(AB_BUILD),$(BUILD)/$(AB_VARIANT)/darknet/darknet) AB_TEST_DIR=$(BUILD)/tests/$(AB_VARIANT) \
 	    VARIANT=$(VARIANT) SAN=$(SAN) tests/run-tests $(TESTS)
+else
+# make test covers every fork from the pjreddie side.
+test:
+	+@$(MAKE) --no-print-directory FORK=pjreddie test
+endif
 
 # ------------------------------------------------------------------ fuzzing
 #   make fuzz [FUZZ_SECONDS=60]   libFuzzer over the cfg reader and [hpsgd] parser

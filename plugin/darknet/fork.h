@@ -1,7 +1,7 @@
 /*
  * darknet/fork.h - everything the plugin knows about a Darknet fork's
  * structs, behind one small interface. One adapter per fork implements it
- * (darknet/pjreddie.c today); the Makefile compiles the one FORK names, with
+ * (darknet/pjreddie.c, darknet/alexeyab.c); the Makefile compiles the one FORK names, with
  * that fork's darknet.h. The rest of plugin/ reaches Darknet only through
  * these functions (and hpsgd.h's hook signatures).
  */
@@ -16,6 +16,8 @@
 #include "options.h"
 #include "registry.h"
 
+struct list; /* list.h: AlexeyAB's darknet.h does not declare it */
+
 /* ------------------------------------------------------------- counters */
 
 /* Images seen by the whole job: Darknet's `seen`. */
@@ -27,7 +29,8 @@ long hpsgd_dn_iteration(network *net);
 size_t hpsgd_dn_images_per_step(network *net);
 /* The iteration the cfg ends training at (max_batches; 0: no end). */
 long hpsgd_dn_max_iterations(network *net);
-/* Ends the training loop at its next check (an agreed stop). */
+/* Ends the training loop at its next check (an agreed stop); loops that run
+ * on a copy of net also ask hpsgd_stopped(). */
 void hpsgd_dn_end_training(network *net);
 /* The learning rate of this iteration, and the base rate scaled (lr_scale). */
 float hpsgd_dn_current_rate(network *net);
@@ -61,7 +64,12 @@ void hpsgd_dn_save_weights(network *net, char *filename);
 /* Takes every [hpsgd] section out of Darknet's parsed section list (freeing
  * it) and parses it into o (options.h has the rules). Returns 0, or -1 with
  * a one-line message. */
-int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, list *sections, char *err, size_t errlen);
+int hpsgd_options_take_sections(hpsgd_options *o, const char *cfgfile, struct list *sections, char *err,
+                                size_t errlen);
+
+/* Network settings the plugin cannot carry across ranks: 0, or -1 with a
+ * one-line message naming the cfg key. */
+int hpsgd_dn_refuse(network *net, const char *cfgfile, char *err, size_t errlen);
 
 /* ---------------------------------------------------------- fingerprint */
 
