@@ -190,7 +190,8 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
     case HPSGD_JOB_BCAST: job_bcast(c, job, deadline); break;
     case HPSGD_JOB_ALLGATHER: job_allgather(c, job, deadline); break;
     case HPSGD_JOB_ALLREDUCE:
-        hpsgd_ring_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, deadline, job->what);
+        hpsgd_ring_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, job->lost, deadline,
+                             job->what);
         job_exact(c, job, deadline);
         /* Tests stretch rounds to make the overlap visible on a fast link. */
         if (c->test_round_delay_us) usleep((useconds_t)c->test_round_delay_us);

@@ -19,7 +19,7 @@ const char *const hpsgd_fingerprint_names[HPSGD_FP_FIELDS] = {
     "learning-rate settings ([net] learning_rate, momentum, decay, policy, burn_in, max_batches, steps)",
     "[hpsgd] mode",
     "[hpsgd] merge",
-    "[hpsgd] interval, max_stale, chunk_mb, stats, shard, verify, timeout, lr_scale",
+    "[hpsgd] interval, max_stale, chunk_mb, stats, shard, verify, timeout, lr_scale, compress",
     "[hpsgd] seed",
     "tensors that travel (stats)",
 };
@@ -33,8 +33,8 @@ void hpsgd_fingerprint_make(hpsgd_fingerprint *fp, network *net, const hpsgd_reg
         uint64_t shape[2] = {(uint64_t)r->tensors[i].layer, (uint64_t)r->tensors[i].n};
         layout = hpsgd_hash(shape, sizeof shape, layout);
     }
-    double settings[8] = {o->interval, o->max_stale, o->chunk_mb, o->stats, o->shard, o->verify, o->timeout,
-                          o->lr_scale};
+    double settings[9] = {o->interval, o->max_stale, o->chunk_mb, o->stats, o->shard, o->verify, o->timeout,
+                          o->lr_scale, o->compress};
 
     memset(fp, 0, sizeof(*fp));
     fp->v[0] = facts.layers;

@@ -44,9 +44,9 @@ COMM_HDRS := plugin/comm.h plugin/comm_internal.h plugin/ring.h plugin/util.h
 $(TEST_DIR)/tsan_test_comm: tests/unit/test_comm.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -lcmocka -pthread -o $@
-$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
+$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) plugin/codec.c plugin/codec.h | test-deps
 	@mkdir -p $(@D)
-	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -pthread -o $@
+	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) plugin/codec.c -pthread -lm -o $@
 
 # Unpatched AlexeyAB Darknet, the reference of tests/e2e/test_map.sh; built by
 # make test only when its tarball is there (the test skips otherwise).
