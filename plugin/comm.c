@@ -113,7 +113,7 @@ static void job_allgather(hpsgd_comm *c, const hpsgd_job *job, double deadline)
  * names its ranks as any other. */
 static void job_exact(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 {
-    if (job->nexact) hpsgd_ring_allreduce(c, job->exact, job->nexact, &hpsgd_wire_i64, deadline, job->what);
+    if (job->nexact) hpsgd_ring_allreduce(c, job->exact, job->nexact, &hpsgd_wire_i64, NULL, deadline, job->what);
 }
 
 /* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait. */
@@ -140,7 +140,8 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
     case HPSGD_JOB_BCAST: job_bcast(c, job, deadline); break;
     case HPSGD_JOB_ALLGATHER: job_allgather(c, job, deadline); break;
     case HPSGD_JOB_ALLREDUCE:
-        hpsgd_ring_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, deadline, job->what);
+        hpsgd_ring_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, job->lost, deadline,
+                             job->what);
         job_exact(c, job, deadline);
         /* Tests stretch rounds to make the overlap visible on a fast link. */
         for (double until = hpsgd_now() + 1e-6 * (double)c->test_round_delay_us; hpsgd_now() < until;) {

@@ -33,6 +33,7 @@ typedef struct hpsgd_job {
     void *buf;          /* allreduce: count elements of `type` */
     size_t count;
     const hpsgd_wire_type *type; /* NULL: float32 sums */
+    float *lost;        /* allreduce: NULL, or count floats where this rank's reductions put what they dropped */
     int64_t *exact;     /* allreduce: integers summed exactly, beside buf (may be NULL) */
     size_t nexact;
     char what[64];      /* "round 12", for messages */

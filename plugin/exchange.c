@@ -13,7 +13,7 @@
 #include "util.h"
 
 int hpsgd_exchange_init(hpsgd_exchange *x, hpsgd_comm *comm, hpsgd_replica *rep, hpsgd_checkpoint *ckpt,
-                        hpsgd_report *report, const hpsgd_rounds *rounds, int verify)
+                        hpsgd_report *report, const hpsgd_rounds *rounds, int verify, hpsgd_compress compress)
 {
     memset(x, 0, sizeof *x);
     x->comm = comm;
@@ -23,17 +23,24 @@ int hpsgd_exchange_init(hpsgd_exchange *x, hpsgd_comm *comm, hpsgd_replica *rep,
     x->rounds = rounds;
     x->verify = verify;
     x->nranks = (float)comm->size;
-    return hpsgd_codec_init(&x->codec, HPSGD_CODEC_NONE, rep->comm, rep->n);
+    hpsgd_codec_kind kind = compress == HPSGD_COMPRESS_FP16 ? HPSGD_CODEC_FP16 : HPSGD_CODEC_NONE;
+    return hpsgd_codec_init(&x->codec, kind, rep->comm, rep->n);
 }
 
-static void launch(void *ctx, const hpsgd_extras *mine)
+/* Encoding and decoding run on the training thread at merge points: they
+ * count as host work per merge, beside the merge itself. */
+static void launch(void *ctx, const hpsgd_extras *mine, int full)
 {
     hpsgd_exchange *x = ctx;
     memcpy(x->extras, mine, sizeof x->extras);
+    double t = hpsgd_now();
+    void *wire = hpsgd_codec_encode(&x->codec, full);
+    x->report->total_host_ms += 1e3 * (hpsgd_now() - t);
     hpsgd_job job = {.kind = HPSGD_JOB_ALLREDUCE,
-                     .buf = hpsgd_codec_encode(&x->codec),
+                     .buf = wire,
                      .count = x->rep->n,
                      .type = x->codec.type,
+                     .lost = hpsgd_codec_lost(&x->codec),
                      .exact = x->extras,
                      .nexact = HPSGD_EXTRAS_COUNT};
     snprintf(job.what, sizeof job.what, "round %ld", x->rounds->launched);
@@ -50,7 +57,9 @@ static void wait_round(void *ctx, hpsgd_extras *sum)
     if (hpsgd_comm_wait(x->comm, err, sizeof err)) hpsgd_fatal("%s", err);
     hpsgd_report_round(x->report, 1e3 * (hpsgd_now() - t), x->comm->job_ms, x->comm->job_cpu_ms,
                        x->comm->job_bytes_sent, x->rounds->steps_in_flight);
+    t = hpsgd_now();
     hpsgd_codec_decode(&x->codec);
+    x->report->total_host_ms += 1e3 * (hpsgd_now() - t);
     memcpy(sum, x->extras, sizeof *sum);
 }
 

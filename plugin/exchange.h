@@ -29,8 +29,9 @@ typedef struct hpsgd_exchange {
 
 extern const hpsgd_round_ops hpsgd_exchange_ops;
 
-/* Returns 0, or -1 (out of memory). */
+/* compress: the codec of the change ([hpsgd] compress). Returns 0, or -1
+ * (out of memory). */
 int hpsgd_exchange_init(hpsgd_exchange *x, hpsgd_comm *comm, hpsgd_replica *rep, hpsgd_checkpoint *ckpt,
-                        hpsgd_report *report, const hpsgd_rounds *rounds, int verify);
+                        hpsgd_report *report, const hpsgd_rounds *rounds, int verify, hpsgd_compress compress);
 
 #endif

@@ -166,7 +166,8 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
 
     if (hpsgd_checkpoint_init(&P.ckpt, &P.reg, P.rep.global, seen, per_step, backup_path)) hpsgd_fatal("out of memory");
     hpsgd_rounds_init(&P.rounds, &P.opt, size, per_step, seen, &hpsgd_exchange_ops, &P.exchange);
-    if (hpsgd_exchange_init(&P.exchange, &P.comm, &P.rep, &P.ckpt, &P.report, &P.rounds, P.opt.verify))
+    if (hpsgd_exchange_init(&P.exchange, &P.comm, &P.rep, &P.ckpt, &P.report, &P.rounds, P.opt.verify,
+                            P.opt.compress))
         hpsgd_fatal("out of memory for the round's buffers");
     if (hpsgd_report_start(&P.report, (double)seen, rank == 0 ? P.opt.log : NULL))
         hpsgd_fatal("cannot write the log %s ([hpsgd] log= in %s): %s", P.opt.log, P.cfgfile, strerror(errno));
@@ -178,9 +179,10 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
         snprintf(mode, sizeof mode, "average interval=%d", P.opt.interval);
     else
         snprintf(mode, sizeof mode, "sync");
-    hpsgd_note("%d rank%s, mode=%s, %.2f MB per round, learning rate x%.3g (lr_scale=%s) = %g, seed %lu, iteration %ld",
-               size, size > 1 ? "s" : "", mode, P.rep.n * 4.0 / 1e6, scale, hpsgd_lr_scale_name(P.opt.lr_scale), rate,
-               seed, P.cur_iter);
+    hpsgd_note("%d rank%s, mode=%s, %.2f MB per round (compress=%s), learning rate x%.3g (lr_scale=%s) = %g, seed %lu, "
+               "iteration %ld",
+               size, size > 1 ? "s" : "", mode, P.rep.n * (double)P.exchange.codec.type->elem_size / 1e6,
+               hpsgd_compress_name(P.opt.compress), scale, hpsgd_lr_scale_name(P.opt.lr_scale), rate, seed, P.cur_iter);
     if (rank == 0) {
         hpsgd_checkpoint_saver_start(&P.ckpt);
         P.life.saver = &P.ckpt;

@@ -38,6 +38,7 @@ static const char *const merge_names[] = {"reset", "eager", NULL};
 static const char *const shard_names[] = {"rank", "none", NULL};
 static const char *const lr_scale_names[] = {"none", "linear", "sqrt", NULL};
 static const char *const print_names[] = {"rank0", "all", NULL};
+static const char *const compress_names[] = {"none", "fp16", NULL};
 
 #define AT(f) offsetof(hpsgd_options, f)
 static const key_spec keys[] = {
@@ -55,17 +56,20 @@ static const key_spec keys[] = {
     {"lr_scale", KEY_ENUM, AT(lr_scale), lr_scale_names, 0, 0, 0, NULL},
     {"loader_threads", KEY_INT, AT(loader_threads), NULL, 0, 256, 0, NULL},
     {"print", KEY_ENUM, AT(print_all), print_names, 0, 0, 0, NULL},
+    {"compress", KEY_ENUM, AT(compress), compress_names, 0, 0, 0, NULL},
 };
 #undef AT
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 /* KEY_ENUM fields are written as int. */
 _Static_assert(sizeof(hpsgd_mode) == sizeof(int) && sizeof(hpsgd_merge) == sizeof(int) &&
-                   sizeof(hpsgd_shard) == sizeof(int) && sizeof(hpsgd_lr_scale) == sizeof(int),
+                   sizeof(hpsgd_shard) == sizeof(int) && sizeof(hpsgd_lr_scale) == sizeof(int) &&
+                   sizeof(hpsgd_compress) == sizeof(int),
                "enum keys are stored as int");
 
 const char *hpsgd_mode_name(hpsgd_mode m) { return mode_names[m]; }
 const char *hpsgd_merge_name(hpsgd_merge m) { return merge_names[m]; }
 const char *hpsgd_lr_scale_name(hpsgd_lr_scale s) { return lr_scale_names[s]; }
+const char *hpsgd_compress_name(hpsgd_compress c) { return compress_names[c]; }
 
 void hpsgd_options_defaults(hpsgd_options *o)
 {
@@ -88,6 +92,7 @@ void hpsgd_options_defaults(hpsgd_options *o)
     o->lr_scale = HPSGD_LR_LINEAR;
     o->loader_threads = 0;
     o->print_all = 0;
+    o->compress = HPSGD_COMPRESS_NONE;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)

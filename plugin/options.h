@@ -10,6 +10,7 @@ typedef enum { HPSGD_MODE_HPSGD, HPSGD_MODE_SYNC, HPSGD_MODE_AVERAGE } hpsgd_mod
 typedef enum { HPSGD_MERGE_RESET, HPSGD_MERGE_EAGER } hpsgd_merge;
 typedef enum { HPSGD_SHARD_RANK, HPSGD_SHARD_NONE } hpsgd_shard;
 typedef enum { HPSGD_LR_NONE, HPSGD_LR_LINEAR, HPSGD_LR_SQRT } hpsgd_lr_scale;
+typedef enum { HPSGD_COMPRESS_NONE, HPSGD_COMPRESS_FP16 } hpsgd_compress;
 
 #define HPSGD_PATH_MAX 4096
 
@@ -29,6 +30,7 @@ typedef struct hpsgd_options {
     hpsgd_lr_scale lr_scale; /* learning rate x N (linear), x sqrt(N), or as in the cfg */
     int loader_threads;     /* image loader threads per rank; 0 = cores per rank */
     int print_all;          /* every rank prints Darknet's lines, not only rank 0 */
+    hpsgd_compress compress; /* the change on the wire: float32, or binary16 with error feedback (codec.h) */
 } hpsgd_options;
 
 void hpsgd_options_defaults(hpsgd_options *o);
@@ -51,5 +53,6 @@ int hpsgd_options_scan_end(hpsgd_section_scan *s, hpsgd_options *o, char *err, s
 const char *hpsgd_mode_name(hpsgd_mode m);
 const char *hpsgd_merge_name(hpsgd_merge m);
 const char *hpsgd_lr_scale_name(hpsgd_lr_scale s);
+const char *hpsgd_compress_name(hpsgd_compress c);
 
 #endif

@@ -61,7 +61,7 @@ void hpsgd_report_summary(const hpsgd_report *m, long merges, long steps_overlap
     double wall = hpsgd_now() - m->t0;
     double rounds = m->rounds > 0 ? (double)m->rounds : 1;
     hpsgd_note("%ld rounds in %.1f s: all-reduce %.1f ms per round (MPI thread CPU %.0f%% of a core while busy), "
-               "training waited %.1f s (%.1f%%), host work %.2f ms per merge, %.1f MB sent, %ld local steps ran while "
+               "training waited %.1f s (%.1f%%), host work %.2f ms per merge, %.3f MB sent, %ld local steps ran while "
                "a round was pending, %ld rounds finished before they were needed, overhead %.1f MB for a %.1f MB model",
                m->rounds, wall, m->total_allreduce_ms / rounds,
                m->total_allreduce_ms > 0 ? 100 * m->total_allreduce_cpu_ms / m->total_allreduce_ms : 0,

@@ -25,7 +25,7 @@ typedef struct hpsgd_report {
     double total_allreduce_ms;
     double total_allreduce_cpu_ms;
     double total_wait_ms;
-    double total_host_ms;     /* diff, add and copy at merge points */
+    double total_host_ms;     /* diff, add and copy at merge points, and the codec's encode and decode */
     uint64_t total_bytes_sent;
 } hpsgd_report;
 

@@ -8,8 +8,9 @@
 
 #include "comm_internal.h"
 
-static void reduce_f32(void *acc, const void *in, size_t n)
+static void reduce_f32(void *acc, const void *in, size_t n, float *lost)
 {
+    (void)lost; /* float32 sums are the reference: nothing to feed back */
     float *a = acc;
     const float *b = in;
     for (size_t i = 0; i < n; ++i) a[i] = b[i] + a[i];
@@ -17,8 +18,9 @@ static void reduce_f32(void *acc, const void *in, size_t n)
 
 const hpsgd_wire_type hpsgd_wire_f32 = {"float32", sizeof(float), reduce_f32};
 
-static void reduce_i64(void *acc, const void *in, size_t n)
+static void reduce_i64(void *acc, const void *in, size_t n, float *lost)
 {
+    (void)lost; /* integer sums are exact */
     int64_t *a = acc;
     const int64_t *b = in;
     for (size_t i = 0; i < n; ++i) a[i] = b[i] + a[i];
@@ -60,6 +62,7 @@ typedef struct {
     unsigned char *chunk;
     size_t len, esize;
     MPI_Datatype dt;
+    float *lost; /* the chunk's part of it, or NULL */
     double deadline;
     const char *what;
 } ring_run;
@@ -87,7 +90,8 @@ static void ring_reduce_step(ring_run *run, const hpsgd_wire_type *type, int sen
     MPI_Request reqs[2];
     MPI_Irecv(run->c->ring_scratch, (int)(st.re - st.rb), run->dt, st.left, HPSGD_TAG_RING, MPI_COMM_WORLD, &reqs[0]);
     ring_exchange(run, &st, reqs);
-    type->reduce(run->chunk + st.rb * run->esize, run->c->ring_scratch, st.re - st.rb);
+    type->reduce(run->chunk + st.rb * run->esize, run->c->ring_scratch, st.re - st.rb,
+                 run->lost ? run->lost + st.rb : NULL);
 }
 
 /* All-gather step: pass a finished segment on, receive the next one in place. */
@@ -100,8 +104,8 @@ static void ring_gather_step(ring_run *run, int send_seg, int recv_seg)
     ring_exchange(run, &st, reqs);
 }
 
-void hpsgd_ring_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_type *type, double deadline,
-                          const char *what)
+void hpsgd_ring_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_type *type, float *lost,
+                          double deadline, const char *what)
 {
     int n = c->size, r = c->rank;
     if (n == 1 || count == 0) return;
@@ -119,10 +123,11 @@ void hpsgd_ring_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_wi
         c->ring_scratch = scratch;
         c->ring_scratch_bytes = need;
     }
-    ring_run run = {c, NULL, 0, esize, dt, deadline, what};
+    ring_run run = {c, NULL, 0, esize, dt, NULL, deadline, what};
     for (size_t start = 0; start < count; start += chunk_elems) {
         run.len = count - start < chunk_elems ? count - start : chunk_elems;
         run.chunk = (unsigned char *)buf + start * esize;
+        run.lost = lost ? lost + start : NULL;
         /* Segment s starts at rank s and collects ranks s+1, s+2, ... in that
          * order; after n-1 steps rank r holds the sum of segment r+1. */
         for (int k = 0; k < n - 1; ++k) ring_reduce_step(&run, type, (r - k + n) % n, (r - k - 1 + n) % n);

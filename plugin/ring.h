@@ -17,11 +17,13 @@
 #include <stddef.h>
 
 /* How elements travel and add up. reduce: acc[i] = in[i] + acc[i] for i <
- * n, the incoming partial sum first (the ring's fixed order). */
+ * n, the incoming partial sum first (the ring's fixed order). A type whose
+ * elements cannot hold every sum (16 bits) adds what its rounding dropped to
+ * lost[i] when lost is not NULL (exact types ignore it). */
 typedef struct hpsgd_wire_type {
     const char *name;
     size_t elem_size;
-    void (*reduce)(void *acc, const void *in, size_t n);
+    void (*reduce)(void *acc, const void *in, size_t n, float *lost);
 } hpsgd_wire_type;
 
 /* float32 elements, float32 sums: the full-precision change. */
@@ -32,8 +34,10 @@ extern const hpsgd_wire_type hpsgd_wire_i64;
 struct hpsgd_comm;
 
 /* All-reduces count elements of buf in chunks of c->chunk_bytes, in place,
- * on the MPI thread. A stall past deadline aborts the job (comm.c). */
-void hpsgd_ring_allreduce(struct hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_type *type, double deadline,
-                          const char *what);
+ * on the MPI thread. lost: NULL, or count floats beside buf that receive
+ * what this rank's reductions dropped (the codec's residual). A stall past
+ * deadline aborts the job (comm.c). */
+void hpsgd_ring_allreduce(struct hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_type *type, float *lost,
+                          double deadline, const char *what);
 
 #endif

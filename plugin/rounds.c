@@ -16,20 +16,21 @@ void hpsgd_rounds_init(hpsgd_rounds *r, const hpsgd_options *o, int nranks, size
     r->max_stale = o->max_stale;
     r->interval = o->interval;
     r->nranks = nranks;
+    r->lossy = o->compress != HPSGD_COMPRESS_NONE;
     r->images_per_step = images_per_step;
     r->ops = ops;
     r->ctx = ctx;
     r->merged_seen = r->shown_seen = seen;
 }
 
-static void launch(hpsgd_rounds *r, int stop_requested)
+static void launch(hpsgd_rounds *r, int stop_requested, int full)
 {
     hpsgd_extras mine = {r->images_since_launch, stop_requested ? 1 : 0};
     r->steps_in_flight = r->steps_since_launch;
     r->steps_since_launch = 0;
     r->images_since_launch = 0;
     ++r->launched;
-    r->ops->launch(r->ctx, &mine);
+    r->ops->launch(r->ctx, &mine, full);
     r->in_flight = 1;
 }
 
@@ -74,18 +75,18 @@ static void merge_point(hpsgd_rounds *r, int have_round, int stop_requested)
 {
     r->ops->model(r->ctx, HPSGD_MODEL_LAUNCH, have_round, r->merged_seen);
     if (have_round) merged(r);
-    launch(r, stop_requested);
+    launch(r, stop_requested, 0);
     /* G holds every round merged so far, and the round just launched holds at
      * least one step of every rank: a count all ranks agree on that never
      * runs ahead of the truth, so training never ends short of max_batches. */
     r->shown_seen = aligned(r, r->merged_seen + (size_t)r->nranks * r->images_per_step);
 }
 
-/* sync, average and the final flush: D = R - G, all-reduce, G += A/N, R = G. */
-static void blocking_round(hpsgd_rounds *r, int stop_requested)
+/* sync, average and the final flush (full): D = R - G, all-reduce, G += A/N, R = G. */
+static void blocking_round(hpsgd_rounds *r, int stop_requested, int full)
 {
     r->ops->model(r->ctx, HPSGD_MODEL_DIFF, 0, r->merged_seen);
-    launch(r, stop_requested);
+    launch(r, stop_requested, full);
     finish(r);
     r->ops->model(r->ctx, HPSGD_MODEL_MERGE, 1, r->merged_seen);
     merged(r);
@@ -98,14 +99,14 @@ int hpsgd_rounds_after_step(hpsgd_rounds *r, int64_t images, int stop_requested)
     r->images_since_launch += images;
     switch (r->mode) {
     case HPSGD_MODE_SYNC:
-        blocking_round(r, stop_requested);
+        blocking_round(r, stop_requested, 0);
         return 1;
     case HPSGD_MODE_AVERAGE:
         if (r->steps_since_launch < r->interval) {
             keep_whole_steps(r);
             return 0;
         }
-        blocking_round(r, stop_requested);
+        blocking_round(r, stop_requested, 0);
         return 1;
     case HPSGD_MODE_HPSGD:
         if (!r->in_flight) {
@@ -134,7 +135,9 @@ void hpsgd_rounds_finish(hpsgd_rounds *r, int stop_requested)
         r->ops->model(r->ctx, HPSGD_MODEL_MERGE_LAST, 1, r->merged_seen);
     }
     /* Local steps not yet in any round (none when the loop ended at a merge
-     * point, the usual case): if any rank has some, all run one more round. */
-    if (r->ops->max_over_ranks(r->ctx, r->steps_since_launch) > 0) blocking_round(r, stop_requested);
+     * point, the usual case): if any rank has some, all run one more round.
+     * A lossy codec's residuals are unsent on every rank (the setting is in
+     * the fingerprint, so all ranks take this branch without asking). */
+    if (r->lossy || r->ops->max_over_ranks(r->ctx, r->steps_since_launch) > 0) blocking_round(r, stop_requested, 1);
     r->shown_seen = aligned(r, r->merged_seen);
 }

@@ -14,7 +14,8 @@
  *            `max_stale` local steps have passed since it launched: wait for
  *            it, merge it and launch the next; otherwise keep training.
  * At the end: merge the round in flight, then one blocking round if any rank
- * still has local steps that no round carried (the final flush).
+ * still has local steps that no round carried, or always with a lossy codec
+ * (the final flush, a full round: nothing stays behind on any rank).
  */
 #ifndef HPSGD_ROUNDS_H
 #define HPSGD_ROUNDS_H
@@ -41,8 +42,10 @@ typedef struct hpsgd_extras {
 typedef enum { HPSGD_MODEL_LAUNCH, HPSGD_MODEL_DIFF, HPSGD_MODEL_MERGE, HPSGD_MODEL_MERGE_LAST } hpsgd_model_op;
 
 typedef struct hpsgd_round_ops {
-    /* Hands the round's buffer and these extras to the transport. */
-    void (*launch)(void *ctx, const hpsgd_extras *mine);
+    /* Hands the round's buffer and these extras to the transport. full: the
+     * round carries the change whole (with a lossy codec: in float32, with
+     * everything the codec still holds); the final flush, on every rank. */
+    void (*launch)(void *ctx, const hpsgd_extras *mine, int full);
     /* 1 when the round in flight has finished, without waiting. */
     int (*finished)(void *ctx);
     /* Waits for the round in flight; sum = the extras summed over ranks.
@@ -63,6 +66,7 @@ typedef struct hpsgd_rounds {
     int max_stale;
     int interval;
     int nranks;
+    int lossy;                  /* compress != none: the codec holds a residual until a full round */
     size_t images_per_step;     /* batch x subdivisions: what a whole local step adds to seen */
     const hpsgd_round_ops *ops;
     void *ctx;
@@ -100,6 +104,7 @@ int hpsgd_rounds_after_step(hpsgd_rounds *r, int64_t images, int stop_requested)
 
 /* At the end of training: merges the round in flight and flushes the local
  * steps no round carried, on every rank, so G holds every step of every rank.
+ * With a lossy codec the flush always runs (the residuals), as a full round.
  * stop_requested rides the flush round like any other. */
 void hpsgd_rounds_finish(hpsgd_rounds *r, int stop_requested);
 

@@ -63,9 +63,9 @@ COMM_HDRS := plugin/comm.h plugin/comm_internal.h plugin/ring.h plugin/stall.h p
 $(TEST_DIR)/tsan_test_comm: tests/unit/test_comm.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -lcmocka -pthread -o $@
-$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
+$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) plugin/codec.c plugin/codec.h | test-deps
 	@mkdir -p $(@D)
-	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -pthread -o $@
+	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) plugin/codec.c -pthread -lm -o $@
 
 # Unpatched AlexeyAB Darknet, the reference of tests/e2e/test_map.sh and of
 # the AlexeyAB stock test; built by make test only when its tarball is there

@@ -7,13 +7,17 @@
  * segment summed once, starting at its owner and adding the next ranks in
  * ring order. The test checks those bits on every rank, for buffer sizes from
  * 1 float to several chunks, and that broadcast and gather move the right
- * bytes. Prints TAP-like lines; exits non-zero on any failure.
+ * bytes. The same for 16-bit elements (compress=fp16, codec.c): the sum is
+ * decoded, added in float32 and re-encoded in that order, and each rank's
+ * `lost` holds exactly what its own additions rounded away. Prints TAP-like
+ * lines; exits non-zero on any failure.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "comm.h"
 
 static int failures;
@@ -50,6 +54,70 @@ static float expected(int nranks, size_t n, size_t chunk, size_t i)
     float acc = input(seg, i);
     for (int k = 1; k < nranks; ++k) acc = input((seg + k) % nranks, i) + acc;
     return acc;
+}
+
+/* The segment (its owning rank) that element i of a chunked buffer is in. */
+static int segment_of(int nranks, size_t n, size_t chunk, size_t i)
+{
+    size_t start = i / chunk * chunk;
+    size_t len = n - start < chunk ? n - start : chunk;
+    size_t off = i - start;
+    int seg = 0;
+    while (seg + 1 < nranks && (size_t)((unsigned long long)len * (unsigned)(seg + 1) / (unsigned)nranks) <= off)
+        ++seg;
+    return seg;
+}
+
+/* 16-bit elements: what the ring computes for element i, and what rank
+ * `me`'s own reduction of it dropped (0 if another rank reduced it). */
+static uint16_t expected16(int nranks, size_t n, size_t chunk, size_t i, int me, float *lost)
+{
+    int seg = segment_of(nranks, n, chunk, i);
+    float d;
+    uint16_t acc = hpsgd_f16_encode(input(seg, i) * 1e-3f, &d);
+    *lost = 0;
+    for (int k = 1; k < nranks; ++k) {
+        int r = (seg + k) % nranks;
+        uint16_t mine = hpsgd_f16_encode(input(r, i) * 1e-3f, &d);
+        acc = hpsgd_f16_encode(hpsgd_f16_decode(acc) + hpsgd_f16_decode(mine), &d);
+        if (r == me) *lost = d;
+    }
+    return acc;
+}
+
+static void check_f16(hpsgd_comm *cp, size_t chunk_floats)
+{
+    hpsgd_comm c = *cp; /* for CHECK's rank */
+    const size_t sizes[] = {1, 5, 1001, 99999, 100001, 250007};
+    const size_t chunk = chunk_floats * sizeof(float) / sizeof(uint16_t);
+    char err[512];
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
+        size_t n = sizes[s];
+        uint16_t *buf = malloc(n * sizeof *buf);
+        float *lost = calloc(n, sizeof *lost), d;
+        for (size_t i = 0; i < n; ++i) buf[i] = hpsgd_f16_encode(input(c.rank, i) * 1e-3f, &d);
+        hpsgd_job job = {.kind = HPSGD_JOB_ALLREDUCE, .buf = buf, .count = n, .type = &hpsgd_wire_f16, .lost = lost};
+        snprintf(job.what, sizeof job.what, "16-bit round %zu", s + 1);
+        CHECK(hpsgd_comm_run(cp, &job, err, sizeof err) == 0, "16-bit all-reduce failed: %s", err);
+        size_t bad = 0, badlost = 0, first = 0;
+        for (size_t i = 0; i < n; ++i) {
+            float want_lost;
+            uint16_t want = expected16(c.size, n, chunk, i, c.rank, &want_lost);
+            if (want != buf[i] && !bad++) first = i;
+            if (memcmp(&want_lost, &lost[i], sizeof want_lost)) ++badlost;
+        }
+        CHECK(bad == 0, "16-bit n=%zu: %zu elements differ from the fixed-order sum, first at %zu", n, bad, first);
+        CHECK(badlost == 0, "16-bit n=%zu: %zu elements' fed-back rounding differs", n, badlost);
+        uint64_t sent = cp->job_bytes_sent;
+        size_t want = 2 * (size_t)(c.size - 1) * (n / c.size) * sizeof(uint16_t);
+        CHECK(sent + 2 * (size_t)c.size * sizeof(uint16_t) * 2 >= want && sent <= want + 4 * (size_t)c.size * 2,
+              "16-bit n=%zu: sent %llu bytes, expected about %zu", n, (unsigned long long)sent, want);
+        if (c.rank == 0 && bad == 0 && badlost == 0)
+            printf("ok - 16-bit all-reduce of %zu elements on %d ranks: fixed-order bits, rounding fed back\n", n,
+                   c.size);
+        free(buf);
+        free(lost);
+    }
 }
 
 int main(void)
@@ -96,6 +164,8 @@ int main(void)
         if (c.rank == 0 && bad == 0) printf("ok - all-reduce of %zu floats on %d ranks: fixed-order bits\n", n, c.size);
         free(buf);
     }
+
+    check_f16(&c, chunk);
 
     /* Broadcast from rank 0 and gather from everyone. */
     uint64_t word = c.rank == 0 ? 0xC0FFEEULL : 0;

@@ -84,6 +84,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.lr_scale, HPSGD_LR_LINEAR);
     assert_int_equal(o.loader_threads, 0);
     assert_int_equal(o.print_all, 0);
+    assert_int_equal(o.compress, HPSGD_COMPRESS_NONE);
 }
 
 static void test_every_key(void **state)
@@ -92,7 +93,8 @@ static void test_every_key(void **state)
     hpsgd_options o;
     char err[512];
     int rc = parse_body("mode=average\nmerge=eager\ninterval=7\nmax_stale=0\nchunk_mb=0.5\nstats=0\nseed=4294967295\n"
-                        "shard=none\nverify=3\ntimeout=2.5\nlog=build/x.csv\nlr_scale=sqrt\nloader_threads=3\nprint=all",
+                        "shard=none\nverify=3\ntimeout=2.5\nlog=build/x.csv\nlr_scale=sqrt\nloader_threads=3\nprint=all\n"
+                        "compress=fp16",
                         &o, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(o.present, 1);
@@ -110,8 +112,10 @@ static void test_every_key(void **state)
     assert_int_equal(o.lr_scale, HPSGD_LR_SQRT);
     assert_int_equal(o.loader_threads, 3);
     assert_int_equal(o.print_all, 1);
+    assert_int_equal(o.compress, HPSGD_COMPRESS_FP16);
 
-    assert_int_equal(parse_body("mode=sync\nlr_scale=none\nshard=rank\nprint=rank0", &o, err, sizeof err), 0);
+    assert_int_equal(parse_body("mode=sync\nlr_scale=none\nshard=rank\nprint=rank0\ncompress=none", &o, err, sizeof err), 0);
+    assert_int_equal(o.compress, HPSGD_COMPRESS_NONE);
     assert_int_equal(o.mode, HPSGD_MODE_SYNC);
     assert_int_equal(o.lr_scale, HPSGD_LR_NONE);
     /* Darknet's reader strips blanks: "mode = hpsgd" is "mode=hpsgd". */
@@ -136,6 +140,7 @@ static const bad_case bad_cases[] = {
     {"shard=some", {"shard=some: unknown value", "rank | none", NULL}},
     {"lr_scale=2", {"lr_scale=2: unknown value", "none | linear | sqrt", NULL}},
     {"print=some", {"print=some: unknown value", "rank0 | all", NULL}},
+    {"compress=bf16", {"compress=bf16: unknown value", "none | fp16", NULL}},
     {"interval=abc", {"interval=abc: not an integer", "an integer from 1 to 1000000", NULL}},
     {"interval=0", {"interval=0: zero is meaningless here (a round needs at least one step)", NULL}},
     {"interval=-3", {"interval=-3: negative", NULL}},

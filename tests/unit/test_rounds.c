@@ -7,7 +7,10 @@
  *
  * Every local step adds delta(rank) to the rank's replica R, so after the
  * end every G must equal sum over ranks of steps(rank) * delta(rank) / N:
- * the final flush leaves no local step unsent, whatever the mode.
+ * the final flush leaves no local step unsent, whatever the mode. With a
+ * lossy codec (compress=fp16) the fake transport sends each change rounded
+ * to a coarse quantum and keeps the rest as the rank's residual, as codec.c
+ * does, and the same must hold: the flush carries every residual whole.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +43,9 @@ typedef struct {
     size_t seen_at_merge[MAXROUNDS]; /* shown_seen after each merge, for cross-rank checks */
     long stop_at_step;          /* asks to stop from this local step on (0: never) */
     long misaligned, merge_gaps; /* checks made in the rank's thread, asserted in the main one */
+    int lossy;                  /* the fake codec rounds to QUANTUM, keeping the rest here */
+    double residual;
+    int last_full;              /* the last launch was a full round */
     long rounds_at_end;
 } rank_t;
 
@@ -57,15 +63,22 @@ struct world {
 };
 
 static double delta(int rank) { return (double)(rank + 1) * 0.5; }
+#define QUANTUM 0.375 /* no multiple of it is a sum of the deltas of one step */
 
 /* ------------------------------------------------------- the fake transport */
 
-static void fake_launch(void *ctx, const hpsgd_extras *mine)
+static void fake_launch(void *ctx, const hpsgd_extras *mine, int full)
 {
     rank_t *me = ctx;
     world *w = me->w;
     long k = me->rounds.launched;
     assert_true(k < MAXROUNDS);
+    me->last_full = full;
+    if (me->lossy) { /* codec.c's error feedback, on one number */
+        double v = me->C + me->residual;
+        me->C = full ? v : QUANTUM * floor(v / QUANTUM);
+        me->residual = v - me->C;
+    }
     pthread_mutex_lock(&w->lock);
     w->model_sum[k] += me->C;
     w->sums[k].images += mine->images;
@@ -199,6 +212,7 @@ typedef struct {
     size_t seen0;       /* `seen` at the start */
     int stop_rank;      /* -1: nobody asks to stop */
     long stop_step;
+    int lossy;          /* compress=fp16: the fake codec loses precision until the flush */
 } scenario;
 
 static world W;
@@ -214,7 +228,8 @@ static void run(const scenario *s)
     local_steps = s->local_steps;
     seen0 = s->seen0;
     hpsgd_options o = {.mode = s->mode, .merge = s->eager ? HPSGD_MERGE_EAGER : HPSGD_MERGE_RESET,
-                       .max_stale = s->max_stale, .interval = s->interval};
+                       .max_stale = s->max_stale, .interval = s->interval,
+                       .compress = s->lossy ? HPSGD_COMPRESS_FP16 : HPSGD_COMPRESS_NONE};
     pthread_t threads[MAXR];
     for (int r = 0; r < s->n; ++r) {
         rank_t *me = &W.ranks[r];
@@ -222,6 +237,7 @@ static void run(const scenario *s)
         me->rank = r;
         me->eager = s->eager;
         me->stop_at_step = r == s->stop_rank ? s->stop_step : 0;
+        me->lossy = s->lossy;
         hpsgd_rounds_init(&me->rounds, &o, s->n, IPS, s->seen0, &fake_ops, me);
         pthread_create(&threads[r], NULL, train, me);
     }
@@ -240,6 +256,8 @@ static void run(const scenario *s)
         assert_true(fabs(me->G - expect) <= 1e-12 * fabs(expect));
         assert_true(me->G == W.ranks[0].G);
         assert_true(me->R == me->G); /* nothing left unsent in the replica */
+        assert_true(me->residual == 0); /* nor in the codec */
+        if (s->lossy) assert_true(me->last_full);
         assert_int_equal(me->rounds.merged_seen, all_images);
         assert_int_equal(me->rounds.shown_seen, me->rounds.merged_seen - me->rounds.merged_seen % IPS);
         assert_int_equal(me->rounds.steps_since_launch, 0);
@@ -415,6 +433,30 @@ static void test_misaligned_resume(void **state)
                           .seen0 = 4 + 8 * 3, .stop_rank = -1};
             run(&s); /* every later step whole: checked after every step in train() */
         }
+
+/* compress=fp16: rounds lose precision to the residual; the flush always
+ * runs, as a full round, and G ends with every step (checked in run()). */
+static void test_lossy_codec_flush(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 4; ++n) {
+        scenario sy = {.mode = HPSGD_MODE_SYNC, .n = n, .local_steps = 7, .stop_rank = -1, .lossy = 1};
+        run(&sy);
+        /* No step unsent, yet one more round: the residuals. */
+        for (int r = 0; r < n; ++r) assert_int_equal(W.ranks[r].rounds.launched, 8);
+        scenario av = {.mode = HPSGD_MODE_AVERAGE, .interval = 3, .n = n, .local_steps = 10, .stop_rank = -1,
+                       .lossy = 1};
+        run(&av);
+        for (int eager = 0; eager <= 1; ++eager)
+            for (int lag = 0; lag <= 5; lag += 5) {
+                scenario h = {.mode = HPSGD_MODE_HPSGD, .eager = eager, .max_stale = 2, .n = n, .lag = lag,
+                              .iterations = 40, .stop_rank = -1, .lossy = 1};
+                run(&h);
+            }
+        scenario st = {.mode = HPSGD_MODE_HPSGD, .max_stale = 2, .n = n, .lag = 1, .iterations = 1000,
+                       .stop_rank = n - 1, .stop_step = 5, .lossy = 1};
+        run(&st);
+    }
 }
 
 int main(void)
@@ -428,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_stop_rides_a_round),
         cmocka_unit_test(test_final_flush),
         cmocka_unit_test(test_misaligned_resume),
+        cmocka_unit_test(test_lossy_codec_flush),
     };
     return cmocka_run_group_tests_name("rounds", tests, NULL, NULL);
 }
