@@ -250,11 +250,21 @@ void hpsgd_dn_facts(network *net, hpsgd_net_facts *facts)
         int type = (int)net->layers[i].type;
         types = hpsgd_hash(&type, sizeof type, types);
     }
-    double lr[12] = {net->learning_rate, net->momentum, net->decay,  (double)net->policy,
-                     (double)net->burn_in, (double)net->max_batches, (double)net->num_steps, net->power,
-                     (double)net->adam, net->B1, net->B2, net->eps};
+    /* Everything get_current_rate() and the layers' update read: the policy
+     * and its parameters, steps= with scales=, SGDR's cycle, Adam, and every
+     * layer's own rate scale and clipping. */
+    double lr[19] = {net->learning_rate, net->momentum, net->decay, (double)net->policy, (double)net->burn_in,
+                     (double)net->max_batches, (double)net->num_steps, net->power, (double)net->adam, net->B1, net->B2,
+                     net->eps, net->gamma, net->scale, (double)net->step, net->learning_rate_min,
+                     net->learning_rate_max, (double)net->batches_per_cycle, (double)net->batches_cycle_mult};
     uint64_t update = hpsgd_hash(lr, sizeof lr, 0);
     if (net->num_steps > 0 && net->steps) update = hpsgd_hash(net->steps, (size_t)net->num_steps * sizeof(int), update);
+    if (net->num_steps > 0 && net->scales)
+        update = hpsgd_hash(net->scales, (size_t)net->num_steps * sizeof(float), update);
+    for (int i = 0; i < net->n; ++i) {
+        double per_layer[2] = {net->layers[i].learning_rate_scale, net->layers[i].clip};
+        update = hpsgd_hash(per_layer, sizeof per_layer, update);
+    }
     facts->layers = (uint64_t)net->n;
     facts->layer_types = types;
     facts->batch = (uint64_t)net->batch;

@@ -253,6 +253,20 @@ static void test_fingerprint(void **state)
     a->learning_rate *= 2;
     hpsgd_fingerprint_make(&fa2, a, &ra, &o);
     assert_true(fa2.v[8] != fmode.v[8]);
+    /* steps= with other scales=, and a layer's own learning-rate scale,
+     * change the update too (issue 16.6). */
+    int steps[1] = {100}, *steps0 = a->steps, n0 = a->num_steps;
+    float scales[1] = {0.1f}, *scales0 = a->scales;
+    a->steps = steps, a->scales = scales, a->num_steps = 1;
+    hpsgd_fingerprint with_steps, other_scale, layer_scale;
+    hpsgd_fingerprint_make(&with_steps, a, &ra, &o);
+    scales[0] = 0.5f;
+    hpsgd_fingerprint_make(&other_scale, a, &ra, &o);
+    assert_true(other_scale.v[8] != with_steps.v[8]);
+    a->layers[0].learning_rate_scale *= 3;
+    hpsgd_fingerprint_make(&layer_scale, a, &ra, &o);
+    assert_true(layer_scale.v[8] != other_scale.v[8]);
+    a->steps = steps0, a->scales = scales0, a->num_steps = n0;
     hpsgd_registry_free(&ra);
     hpsgd_registry_free(&rb);
     free_network(*a);
