@@ -68,9 +68,7 @@ void hpsgd_poll_pause(hpsgd_comm *c, long *sleep_us)
     *sleep_us = *sleep_us * 2 < c->poll_us ? *sleep_us * 2 : c->poll_us;
 }
 
-/* Waits for all n requests until deadline. Returns 0, or -1 on timeout with the
- * requests still pending (the caller reports and aborts). */
-int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
+int hpsgd_wait_for(hpsgd_comm *c, int n, MPI_Request *reqs, hpsgd_give_up_fn give_up, void *arg)
 {
     long sleep_us = 10;
     for (;;) {
@@ -79,10 +77,21 @@ int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
             hpsgd_stall_abort(c, "MPI_Testall failed");
         if (flag) return 0;
         hpsgd_check_abort_request(c);
-        if (hpsgd_now() > deadline) return -1;
+        if (give_up(c, n, reqs, arg)) return -1;
         hpsgd_stall_service(c);
         hpsgd_poll_pause(c, &sleep_us);
     }
+}
+
+static int past_deadline(hpsgd_comm *c, int n, MPI_Request *reqs, void *deadline)
+{
+    (void)c, (void)n, (void)reqs;
+    return hpsgd_now() > *(const double *)deadline;
+}
+
+int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline)
+{
+    return hpsgd_wait_for(c, n, reqs, past_deadline, &deadline);
 }
 
 static void job_bcast(hpsgd_comm *c, const hpsgd_job *job, double deadline)

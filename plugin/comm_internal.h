@@ -11,8 +11,13 @@
 
 enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_RING = 7103, HPSGD_TAG_BEAT = 7104 };
 
-/* Waits for all n requests until deadline (polling with short sleeps).
- * Returns 0, or -1 on timeout with the requests still pending. */
+/* Polls the n requests (with short sleeps, serving the stall inspector)
+ * until all are done: 0; or until give_up(c, n, reqs, arg) says so: -1, with
+ * the requests still pending (the caller reports and aborts). */
+typedef int (*hpsgd_give_up_fn)(hpsgd_comm *c, int n, MPI_Request *reqs, void *arg);
+int hpsgd_wait_for(hpsgd_comm *c, int n, MPI_Request *reqs, hpsgd_give_up_fn give_up, void *arg);
+
+/* hpsgd_wait_for() until a deadline on hpsgd_now()'s clock. */
 int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline);
 
 /* One pause between polls (see comm.c), and a sign of life for the training

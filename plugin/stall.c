@@ -137,26 +137,30 @@ void hpsgd_stall_stop(hpsgd_comm *c)
 /* Seconds since `rank` last computed or waited in a job. */
 static double quiet_s(hpsgd_comm *c, int rank) { return hpsgd_now() - c->stall->peers[rank].last_progress; }
 
-/* Polls reqs until all are done; -1 as soon as a rank in `watch` (rank of
- * reqs[i], or -1) has been quiet for `limit` seconds. */
+/* Which rank each request waits on (-1: none), and how quiet it may be. */
+typedef struct {
+    const int *watch;
+    double limit;
+} watching;
+
+/* hpsgd_wait_for()'s give-up test: a watched rank whose request is pending
+ * has been quiet for longer than the limit. */
+static int someone_quiet(hpsgd_comm *c, int n, MPI_Request *reqs, void *arg)
+{
+    const watching *w = arg;
+    for (int i = 0; i < n; ++i) {
+        if (w->watch[i] < 0 || reqs[i] == MPI_REQUEST_NULL) continue;
+        int done = 0;
+        MPI_Test(&reqs[i], &done, MPI_STATUS_IGNORE);
+        if (!done && quiet_s(c, w->watch[i]) > w->limit) return 1;
+    }
+    return 0;
+}
+
 static int wait_joining(hpsgd_comm *c, int n, MPI_Request *reqs, const int *watch, double limit)
 {
-    long sleep_us = 10;
-    for (;;) {
-        int flag = 0;
-        if (MPI_Testall(n, reqs, &flag, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
-            hpsgd_stall_abort(c, "MPI_Testall failed");
-        if (flag) return 0;
-        hpsgd_check_abort_request(c);
-        hpsgd_stall_service(c);
-        for (int i = 0; i < n; ++i) {
-            if (watch[i] < 0 || reqs[i] == MPI_REQUEST_NULL) continue;
-            int done = 0;
-            MPI_Test(&reqs[i], &done, MPI_STATUS_IGNORE);
-            if (!done && quiet_s(c, watch[i]) > limit) return -1;
-        }
-        hpsgd_poll_pause(c, &sleep_us);
-    }
+    watching w = {watch, limit};
+    return hpsgd_wait_for(c, n, reqs, someone_quiet, &w);
 }
 
 static const char *kind_name(int kind)

@@ -20,6 +20,7 @@
 #ifdef GPU
 #include "dark_cuda.h"
 #endif
+#include "darknet/device.h" /* after dark_cuda.h: it uses cuda_pull_array */
 
 /* ------------------------------------------------------------- counters */
 
@@ -63,31 +64,6 @@ float hpsgd_rand_scale(float s)
 }
 
 /* -------------------------------------------------------------- tensors */
-
-int hpsgd_dn_uses_gpu(void)
-{
-#ifdef GPU
-    return gpu_index >= 0;
-#else
-    return 0;
-#endif
-}
-
-void hpsgd_dn_copy_device(float *gpu, float *host, size_t n, int to_host)
-{
-#ifdef GPU
-    if (to_host) cuda_pull_array(gpu, host, n);
-    else cuda_push_array(gpu, host, n);
-#else
-    (void)gpu, (void)host, (void)n, (void)to_host;
-#endif
-}
-
-#ifdef GPU
-#define GPU_PTR(l, field) ((l)->field##_gpu)
-#else
-#define GPU_PTR(l, field) ((float *)NULL)
-#endif
 
 typedef struct {
     hpsgd_registry *r;

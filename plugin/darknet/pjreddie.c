@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "darknet/device.h"
 #include "darknet/sections.h"
 #include "hash.h"
 #include "option_list.h"
@@ -36,31 +37,6 @@ float hpsgd_dn_scale_learning_rate(network *net, double scale)
 }
 
 /* -------------------------------------------------------------- tensors */
-
-int hpsgd_dn_uses_gpu(void)
-{
-#ifdef GPU
-    return gpu_index >= 0;
-#else
-    return 0;
-#endif
-}
-
-void hpsgd_dn_copy_device(float *gpu, float *host, size_t n, int to_host)
-{
-#ifdef GPU
-    if (to_host) cuda_pull_array(gpu, host, n);
-    else cuda_push_array(gpu, host, n);
-#else
-    (void)gpu, (void)host, (void)n, (void)to_host;
-#endif
-}
-
-#ifdef GPU
-#define GPU_PTR(l, field) ((l)->field##_gpu)
-#else
-#define GPU_PTR(l, field) ((float *)NULL)
-#endif
 
 typedef struct {
     hpsgd_registry *r;

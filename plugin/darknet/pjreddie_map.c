@@ -5,6 +5,7 @@
  * prints its lines; the arithmetic is in map_ap.c.
  */
 #include "darknet.h"
+#include "darknet/fork.h"
 #include "hpsgd.h"
 #include "map_ap.h"
 #include "option_list.h"
@@ -40,19 +41,6 @@ static void need_file(const char *what, const char *path)
     FILE *f = fopen(path, "r");
     if (!f) fail("cannot open %s %s: %s", what, path, strerror(errno));
     fclose(f);
-}
-
-/* The label file of an image, by the rules of pjreddie's detector train
- * (fill_truth_detection), so that map reads what training read. */
-static void label_path(char *image, char *out)
-{
-    find_replace(image, "images", "labels", out);
-    find_replace(out, "JPEGImages", "labels", out);
-    find_replace(out, "raw", "labels", out);
-    find_replace(out, ".jpg", ".txt", out);
-    find_replace(out, ".png", ".txt", out);
-    find_replace(out, ".JPG", ".txt", out);
-    find_replace(out, ".JPEG", ".txt", out);
 }
 
 /* letter_box=1 in [net]: AlexeyAB then letterboxes the input; pjreddie's
@@ -174,7 +162,7 @@ void hpsgd_detector_map(char *datacfg, char *cfgfile, char *weightfile, int argc
     if (!labels) fail("out of memory");
     for (int i = 0; i < m; ++i) {
         need_file("image", paths[i]);
-        label_path(paths[i], labels[i]);
+        hpsgd_dn_label_path(paths[i], labels[i]);
         need_file("label file", labels[i]);
     }
 

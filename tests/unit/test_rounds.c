@@ -433,6 +433,7 @@ static void test_misaligned_resume(void **state)
                           .seen0 = 4 + 8 * 3, .stop_rank = -1};
             run(&s); /* every later step whole: checked after every step in train() */
         }
+}
 
 /* compress=fp16: rounds lose precision to the residual; the flush always
  * runs, as a full round, and G ends with every step (checked in run()). */
