@@ -45,7 +45,7 @@ static struct {
     long test_stop_round;       /* hooks.c: HPSGD_TEST_STOP_AT_ROUND, tests only */
     long test_slow_ms;          /* hooks.c: HPSGD_TEST_SLOW_MS of CPU work per step on HPSGD_TEST_SLOW_RANK */
     long test_hang_step;        /* hooks.c: HPSGD_TEST_HANG_STEP: that rank's training thread hangs there */
-    long local_steps;
+    long local_steps;           /* hooks.c: this rank's local steps (for the test knobs) */
 
     hpsgd_lifecycle life;       /* lifecycle.c */
     hpsgd_comm comm;            /* comm.c */
