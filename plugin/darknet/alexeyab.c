@@ -20,7 +20,7 @@
 #ifdef GPU
 #include "dark_cuda.h"
 #endif
-#include "darknet/device.h" /* after dark_cuda.h: it uses cuda_pull_array */
+#include "darknet/save_order.h" /* after dark_cuda.h: it uses cuda_pull_array */
 
 /* ------------------------------------------------------------- counters */
 
@@ -64,42 +64,6 @@ float hpsgd_rand_scale(float s)
 }
 
 /* -------------------------------------------------------------- tensors */
-
-typedef struct {
-    hpsgd_registry *r;
-    int layer;
-} walk;
-
-static int add(walk *w, float **slot, float *gpu, size_t n, int is_stat)
-{
-    return hpsgd_registry_add(w->r, w->layer, 1, slot, gpu, n, is_stat);
-}
-
-/* save_convolutional_weights(). */
-static int add_conv(walk *w, layer *l)
-{
-    int rc = add(w, &l->biases, GPU_PTR(l, biases), (size_t)l->n, 0);
-    if (l->batch_normalize) {
-        rc |= add(w, &l->scales, GPU_PTR(l, scales), (size_t)l->n, 0);
-        rc |= add(w, &l->rolling_mean, GPU_PTR(l, rolling_mean), (size_t)l->n, 1);
-        rc |= add(w, &l->rolling_variance, GPU_PTR(l, rolling_variance), (size_t)l->n, 1);
-    }
-    rc |= add(w, &l->weights, GPU_PTR(l, weights), (size_t)l->nweights, 0);
-    return rc;
-}
-
-/* save_connected_weights(). */
-static int add_connected(walk *w, layer *l)
-{
-    int rc = add(w, &l->biases, GPU_PTR(l, biases), (size_t)l->outputs, 0);
-    rc |= add(w, &l->weights, GPU_PTR(l, weights), (size_t)l->outputs * (size_t)l->inputs, 0);
-    if (l->batch_normalize) {
-        rc |= add(w, &l->scales, GPU_PTR(l, scales), (size_t)l->outputs, 0);
-        rc |= add(w, &l->rolling_mean, GPU_PTR(l, rolling_mean), (size_t)l->outputs, 1);
-        rc |= add(w, &l->rolling_variance, GPU_PTR(l, rolling_variance), (size_t)l->outputs, 1);
-    }
-    return rc;
-}
 
 /* save_conv_lstm: peepholes first, the w gates but wf dropped by bottleneck, then u. */
 static int add_conv_lstm(walk *w, layer *l)
@@ -160,7 +124,7 @@ static int add_layer(walk *w, layer *l)
 int hpsgd_registry_build(hpsgd_registry *r, network *net, int with_stats, int use_gpu, char *err, size_t errlen)
 {
     if (hpsgd_registry_begin(r, net->n, with_stats, use_gpu)) goto oom;
-    walk w = {r, 0};
+    walk w = {r, 0, 1}; /* AlexeyAB saves every layer */
     for (int i = 0; i < net->n; ++i) {
         w.layer = i;
         if (add_layer(&w, &net->layers[i])) goto oom;

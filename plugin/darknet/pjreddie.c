@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "darknet/device.h"
+#include "darknet/save_order.h"
 #include "darknet/sections.h"
 #include "hash.h"
 #include "option_list.h"
@@ -37,43 +37,6 @@ float hpsgd_dn_scale_learning_rate(network *net, double scale)
 }
 
 /* -------------------------------------------------------------- tensors */
-
-typedef struct {
-    hpsgd_registry *r;
-    int layer, saved;
-} walk;
-
-static int add(walk *w, float **slot, float *gpu, size_t n, int is_stat)
-{
-    return hpsgd_registry_add(w->r, w->layer, w->saved, slot, gpu, n, is_stat);
-}
-
-/* Convolutional, deconvolutional and the CRNN sublayers: save_convolutional_weights(). */
-static int add_conv(walk *w, layer *l)
-{
-    int rc = add(w, &l->biases, GPU_PTR(l, biases), (size_t)l->n, 0);
-    if (l->batch_normalize) {
-        rc |= add(w, &l->scales, GPU_PTR(l, scales), (size_t)l->n, 0);
-        rc |= add(w, &l->rolling_mean, GPU_PTR(l, rolling_mean), (size_t)l->n, 1);
-        rc |= add(w, &l->rolling_variance, GPU_PTR(l, rolling_variance), (size_t)l->n, 1);
-    }
-    rc |= add(w, &l->weights, GPU_PTR(l, weights), (size_t)l->nweights, 0);
-    return rc;
-}
-
-/* Connected and the RNN/GRU/LSTM sublayers: save_connected_weights(). Connected
- * layers leave nweights at 0, so the size comes from inputs and outputs. */
-static int add_connected(walk *w, layer *l)
-{
-    int rc = add(w, &l->biases, GPU_PTR(l, biases), (size_t)l->outputs, 0);
-    rc |= add(w, &l->weights, GPU_PTR(l, weights), (size_t)l->outputs * (size_t)l->inputs, 0);
-    if (l->batch_normalize) {
-        rc |= add(w, &l->scales, GPU_PTR(l, scales), (size_t)l->outputs, 0);
-        rc |= add(w, &l->rolling_mean, GPU_PTR(l, rolling_mean), (size_t)l->outputs, 1);
-        rc |= add(w, &l->rolling_variance, GPU_PTR(l, rolling_variance), (size_t)l->outputs, 1);
-    }
-    return rc;
-}
 
 static int add_layer(walk *w, layer *l)
 {
