@@ -14,7 +14,7 @@ train() {
     mkdir -p "$dir"
     cfg_with "$BASE" "$dir/seeded.cfg" 4 "mode=sync" "seed=42" "loader_threads=1"
     data_file "$WORK/data/detect.data" "$dir/backup" "$dir/run.data"
-    (cd "$dir" && run_np "$np" "$dir/log" "$DARKNET" detector train "$dir/run.data" "$dir/seeded.cfg") &&
+    (cd "$dir" && run_np "$np" "$dir/log" "$DARKNET" detector train "$dir/run.data" "$dir/seeded.cfg" ${SEED_ARGS:-}) &&
         [ -f "$dir/backup/seeded_final.weights" ]
 }
 same() { cmp -s "$WORK/$1/backup/seeded_final.weights" "$WORK/$2/backup/seeded_final.weights"; }
