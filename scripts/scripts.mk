@@ -22,5 +22,6 @@ chunk-sweep: deps all $(MKDATA)
 	@scripts/chunk-sweep
 
 # The accuracy study (longer, not in CI): see scripts/study.
+# make study [WHAT=cells|ablation|lr] [QUICK=0]
 study: deps all $(MKDATA)
-	@scripts/study
+	@QUICK=$(or $(QUICK),1) scripts/study $(or $(WHAT),cells)
