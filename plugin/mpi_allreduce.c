@@ -26,6 +26,10 @@
  * exactly, but verify=N checks it during training, and the final checksum
  * comparison at the end does in every run.
  *
+ * Test knob: HPSGD_TEST_STALL_IN_ALLREDUCE_RANK=r makes rank r stop inside
+ * its first all-reduce (after the negotiation, with its watchdog armed), as a
+ * rank stuck in the collective would: every watchdog must end the job.
+ *
  * Bytes: the collective's own traffic is not visible here; the counters get
  * the bandwidth-optimal 2(n-1)/n of the buffer per rank (job_bytes_estimated).
  */
@@ -47,6 +51,7 @@ struct hpsgd_watchdog {
     pthread_mutex_t lock;
     pthread_cond_t cond;        /* on CLOCK_MONOTONIC, as hpsgd_now() */
     int armed, quit, rank;
+    int test_stall;             /* HPSGD_TEST_STALL_IN_ALLREDUCE_RANK is this rank */
     double deadline, timeout_s;
     char what[64];
 };
@@ -98,6 +103,7 @@ static struct hpsgd_watchdog *watchdog(hpsgd_comm *c)
     pthread_mutex_init(&w->lock, NULL);
     w->rank = c->rank;
     w->timeout_s = c->timeout_s;
+    w->test_stall = hpsgd_env_long("HPSGD_TEST_STALL_IN_ALLREDUCE_RANK", -1, 0, 1 << 30) == c->rank;
     int e = pthread_create(&w->thread, NULL, watch, w);
     if (e) hpsgd_stall_abort(c, "cannot start the all-reduce's watchdog: %s", strerror(e));
     c->watchdog = w;
@@ -148,6 +154,7 @@ void hpsgd_mpi_allreduce(hpsgd_comm *c, const hpsgd_group *g, void *buf, size_t 
     hpsgd_check_abort_request(c);
     unsigned char *p = buf;
     arm(w, deadline, what);
+    while (w->test_stall) sleep(1); /* tests: stuck inside the collective, without MPI progress */
     for (size_t left = count; left;) {
         int n = left > (1u << 30) ? (1 << 30) : (int)left;
         if (MPI_Allreduce(MPI_IN_PLACE, p, n, dt, MPI_SUM, g->comm) != MPI_SUCCESS)
