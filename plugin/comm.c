@@ -1,7 +1,8 @@
 /*
  * comm.c - the background MPI thread: start-up, the job hand-off,
  * negotiation, broadcast and gather, the stall inspector, shutdown. The ring
- * all-reduce is in ring.c.
+ * all-reduce is in ring.c, the hosts and the hierarchical all-reduce in
+ * hier.c, Open MPI's own all-reduce in mpi_allreduce.c.
  *
  * Why poll with a short sleep: Open MPI progresses only inside MPI calls, and
  * a blocking wait busy-polls a core that the training thread needs (measured:
@@ -62,7 +63,7 @@ void hpsgd_check_abort_request(hpsgd_comm *c)
 void hpsgd_poll_pause(hpsgd_comm *c, long *sleep_us)
 {
     atomic_store(&c->alive_ms, (uint64_t)(1e3 * hpsgd_now()));
-    if (c->local_size == c->size && atomic_load(&c->training_waits)) return;
+    if ((c->local_size == c->size || c->polling_node) && atomic_load(&c->training_waits)) return;
     struct timespec ts = {0, *sleep_us * 1000L};
     nanosleep(&ts, NULL);
     *sleep_us = *sleep_us * 2 < c->poll_us ? *sleep_us * 2 : c->poll_us;
@@ -122,7 +123,7 @@ static void job_allgather(hpsgd_comm *c, const hpsgd_job *job, double deadline)
  * names its ranks as any other. */
 static void job_exact(hpsgd_comm *c, const hpsgd_job *job, double deadline)
 {
-    if (job->nexact) hpsgd_ring_allreduce(c, job->exact, job->nexact, &hpsgd_wire_i64, NULL, deadline, job->what);
+    if (job->nexact) hpsgd_allreduce(c, job->exact, job->nexact, &hpsgd_wire_i64, NULL, deadline, job->what);
 }
 
 /* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait. */
@@ -140,7 +141,8 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
 {
     double start = hpsgd_now(), cpu0 = hpsgd_thread_cpu_ms();
     atomic_store(&c->alive_ms, (uint64_t)(1e3 * start));
-    c->job_bytes_sent = 0;
+    c->job_bytes_sent = c->job_bytes_inter = 0;
+    c->job_bytes_estimated = 0;
     ++c->seq;
     hpsgd_negotiate(c, job);
     /* Every rank has joined: the data phase has its own bound. */
@@ -149,8 +151,8 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
     case HPSGD_JOB_BCAST: job_bcast(c, job, deadline); break;
     case HPSGD_JOB_ALLGATHER: job_allgather(c, job, deadline); break;
     case HPSGD_JOB_ALLREDUCE:
-        hpsgd_ring_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, job->lost, deadline,
-                             job->what);
+        hpsgd_allreduce(c, job->buf, job->count, job->type ? job->type : &hpsgd_wire_f32, job->lost, deadline,
+                        job->what);
         job_exact(c, job, deadline);
         /* Tests stretch rounds to make the overlap visible on a fast link. */
         for (double until = hpsgd_now() + 1e-6 * (double)c->test_round_delay_us; hpsgd_now() < until;) {
@@ -208,11 +210,16 @@ static void *comm_main(void *arg)
         MPI_Finalize();
         return NULL;
     }
-    MPI_Comm local;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &local);
-    MPI_Comm_rank(local, &c->local_rank);
-    MPI_Comm_size(local, &c->local_size);
-    MPI_Comm_free(&local);
+    char err[200];
+    if (hpsgd_topo_start(c, err, sizeof err)) {
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->error, sizeof c->error, "%s", err);
+        c->state = HPSGD_COMM_FAILED;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks wait in start-up collectives */
+        return NULL;
+    }
 
     hpsgd_stall_start(c);
     set_state(c, HPSGD_COMM_IDLE);
@@ -250,6 +257,8 @@ static void *comm_main(void *arg)
     }
     hpsgd_check_abort_request(c);
     hpsgd_stall_stop(c);
+    hpsgd_watchdog_stop(c);
+    hpsgd_topo_stop(c);
     MPI_Finalize();
     set_state(c, HPSGD_COMM_STOPPED);
     return NULL;
@@ -257,12 +266,21 @@ static void *comm_main(void *arg)
 
 int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char *err, size_t errlen)
 {
+    hpsgd_comm_settings s = {timeout_s, chunk_floats, 0, 0};
+    return hpsgd_comm_start_with(c, &s, err, errlen);
+}
+
+int hpsgd_comm_start_with(hpsgd_comm *c, const hpsgd_comm_settings *set, char *err, size_t errlen)
+{
+    double timeout_s = set->timeout_s;
     memset(c, 0, sizeof(*c));
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     c->state = HPSGD_COMM_STARTING;
     c->timeout_s = timeout_s;
-    c->chunk_bytes = (chunk_floats ? chunk_floats : 1) * sizeof(float);
+    c->chunk_bytes = (set->chunk_floats ? set->chunk_floats : 1) * sizeof(float);
+    c->hier_requested = set->hierarchical;
+    c->allreduce_mpi = set->allreduce_mpi;
     c->poll_us = hpsgd_env_long("HPSGD_POLL_US", 500, 1, 999999);
     c->test_round_delay_us = hpsgd_env_long("HPSGD_TEST_ROUND_DELAY_US", 0, 0, 60000000);
     c->abort_wait_s = 10;

@@ -39,6 +39,17 @@ typedef struct hpsgd_job {
     char what[64];      /* "round 12", for messages */
 } hpsgd_job;
 
+/* What the MPI thread is set up with (fixed for the job). */
+typedef struct hpsgd_comm_settings {
+    double timeout_s;     /* one job's bound */
+    size_t chunk_floats;  /* the all-reduce chunk, in float32 elements (chunk_mb) */
+    int hierarchical;     /* 0: one flat ring; 1: reduce on each host, ring across hosts, broadcast on each
+                           * host (hier.c); 2: auto, 1 when there are 2 or more hosts and one of them runs
+                           * more than one rank ([hpsgd] hierarchical) */
+    int allreduce_mpi;    /* 1: Open MPI's MPI_Allreduce instead of the ring, float32 and int64 only
+                           * (mpi_allreduce.c; [hpsgd] allreduce=mpi) */
+} hpsgd_comm_settings;
+
 typedef enum {
     HPSGD_COMM_STARTING,
     HPSGD_COMM_IDLE,
@@ -63,6 +74,8 @@ typedef struct hpsgd_comm {
 
     /* Written by the MPI thread before it reports IDLE the first time. */
     int rank, size, local_rank, local_size;
+    int nodes, max_local;       /* hosts in the job, and the most ranks one of them runs */
+    int hierarchical;           /* in effect (hier.c decides auto) */
 
     /* Settings, fixed at start. */
     double timeout_s;           /* one job's bound */
@@ -70,11 +83,15 @@ typedef struct hpsgd_comm {
     long poll_us;               /* sleep between MPI_Testall calls while waiting */
     long test_round_delay_us;   /* tests only: HPSGD_TEST_ROUND_DELAY_US lengthens each round */
     int abort_wait_s;           /* how long a fatal error waits for the MPI thread's MPI_Abort (10) */
+    int hier_requested;         /* hpsgd_comm_settings.hierarchical */
+    int allreduce_mpi;          /* hpsgd_comm_settings.allreduce_mpi */
 
     /* Figures of the last finished job (read after DONE). */
     double job_ms;              /* wall time of the job, negotiation included */
     double job_cpu_ms;          /* CPU time the MPI thread used for it */
-    uint64_t job_bytes_sent;
+    uint64_t job_bytes_sent;    /* every byte this rank sent, to any rank */
+    uint64_t job_bytes_inter;   /* of those, to ranks on other hosts (the network) */
+    int job_bytes_estimated;    /* the MPI collective's bytes: nominal 2(n-1)/n, not counted */
     uint64_t jobs_done;
 
     /* Set while the training thread waits for the job: nothing else wants
@@ -98,11 +115,17 @@ typedef struct hpsgd_comm {
     struct hpsgd_stall *stall;  /* heartbeats (stall.c) */
     void *ring_scratch;         /* one segment of a chunk, for receiving while adding */
     size_t ring_scratch_bytes;
+    struct hpsgd_topo *topo;    /* hosts, the leaders' ring, the node-level buffers (hier.c) */
+    struct hpsgd_watchdog *watchdog; /* bounds MPI_Allreduce (mpi_allreduce.c) */
+    int polling_node;           /* in a node-level phase (shared memory): see hpsgd_poll_pause() */
 } hpsgd_comm;
 
-/* Starts the thread, which initialises MPI; waits (bounded) until it reports
- * rank and size. Returns 0, or -1 with err set. */
-/* chunk_floats: the all-reduce chunk, in float32 elements (chunk_mb). */
+/* Starts the thread, which initialises MPI and finds the hosts; waits
+ * (bounded) until it reports rank and size. Returns 0, or -1 with err set. */
+int hpsgd_comm_start_with(hpsgd_comm *c, const hpsgd_comm_settings *s, char *err, size_t errlen);
+
+/* The same with a flat ring (hierarchical=0) and allreduce=ring.
+ * chunk_floats: the all-reduce chunk, in float32 elements (chunk_mb). */
 int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char *err, size_t errlen);
 
 /* Queues a job; the thread must be idle (no job in flight). */
@@ -129,6 +152,10 @@ int hpsgd_comm_run(hpsgd_comm *c, const hpsgd_job *job, char *err, size_t errlen
 /* A gather job: every rank's `bytes` of mine into all[size * bytes]. */
 int hpsgd_comm_allgather(hpsgd_comm *c, const void *mine, size_t bytes, void *all, const char *what, char *err,
                          size_t errlen);
+
+/* Bytes of the all-reduce's own buffers (the ring's and the node level's);
+ * read when no job is in flight. */
+size_t hpsgd_comm_buffer_bytes(const hpsgd_comm *c);
 
 /* Waits for any job in flight, has the thread call MPI_Finalize, joins it. */
 void hpsgd_comm_stop(hpsgd_comm *c);

@@ -9,7 +9,44 @@
 
 #include "comm.h"
 
-enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_RING = 7103, HPSGD_TAG_BEAT = 7104 };
+enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_RING = 7103, HPSGD_TAG_BEAT = 7104, HPSGD_TAG_NODE = 7105 };
+
+/* The ranks an algorithm runs over: MPI_COMM_WORLD, or the leaders of the
+ * hosts (hier.c). world[i]: the world rank of group rank i (for messages and
+ * for telling which bytes cross between hosts); NULL when comm is the world. */
+typedef struct hpsgd_group {
+    MPI_Comm comm;
+    int rank, size;
+    const int *world;
+} hpsgd_group;
+
+/* An element of elem_size bytes as one MPI type (ring.c). */
+MPI_Datatype hpsgd_element_type(size_t elem_size);
+
+/* The ring over a group (ring.c); hpsgd_ring_allreduce() is this on the world. */
+void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, size_t count,
+                             const hpsgd_wire_type *type, float *lost, double deadline, const char *what);
+
+/* Open MPI's MPI_Allreduce (MPI_SUM, in place) over a group, bounded by a
+ * watchdog: past deadline the rank says so on stderr and exits, which ends
+ * the job (mpi_allreduce.c). float32 and int64 elements only. */
+void hpsgd_mpi_allreduce(hpsgd_comm *c, const hpsgd_group *g, void *buf, size_t count, const hpsgd_wire_type *type,
+                         double deadline, const char *what);
+void hpsgd_watchdog_stop(hpsgd_comm *c);
+
+/* Hosts: found at start-up (hpsgd_topo_start decides `hierarchical`), freed
+ * before MPI_Finalize (hier.c). */
+int hpsgd_topo_start(hpsgd_comm *c, char *err, size_t errlen);
+void hpsgd_topo_stop(hpsgd_comm *c);
+/* 1 when world rank r runs on another host than this rank. */
+int hpsgd_other_host(const hpsgd_comm *c, int r);
+/* The job's all-reduce, whichever algorithm the settings chose. */
+void hpsgd_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_type *type, float *lost,
+                     double deadline, const char *what);
+
+/* The stall inspector (stall.c): a blocking collective has just returned, so
+ * every rank took part in it: none has been quiet. */
+void hpsgd_stall_all_alive(hpsgd_comm *c);
 
 /* Polls the n requests (with short sleeps, serving the stall inspector)
  * until all are done: 0; or until give_up(c, n, reqs, arg) says so: -1, with

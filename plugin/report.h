@@ -27,14 +27,23 @@ typedef struct hpsgd_report {
     double total_wait_ms;
     double total_host_ms;     /* diff, add and copy at merge points, and the codec's encode and decode */
     uint64_t total_bytes_sent;
+    uint64_t total_bytes_inter; /* of those, to ranks on other hosts */
+    int bytes_estimated;      /* allreduce=mpi: 1 nominal bytes; 2 and which crossed hosts unknown */
 } hpsgd_report;
+
+/* Where the rounds' bytes went, over all ranks (hooks.c gathers it at the end). */
+typedef struct hpsgd_wire_report {
+    double inter_mb_all_ranks; /* MB all ranks sent to other hosts in all rounds */
+    int hosts, hierarchical;
+    const char *allreduce;     /* "ring" | "mpi" */
+} hpsgd_wire_report;
 
 /* Starts the clocks; path: the CSV to write ("" = none). Returns 0 or -1 (errno). */
 int hpsgd_report_start(hpsgd_report *m, double seen, const char *path);
 
 /* A finished round: its wait on the training thread and the MPI thread's figures. */
 void hpsgd_report_round(hpsgd_report *m, double waited_ms, double allreduce_ms, double cpu_ms, uint64_t bytes_sent,
-                        long steps);
+                        uint64_t bytes_inter, int bytes_estimated, long steps);
 
 /* After Darknet's iteration line: on rank 0 (print) the plugin's line and a
  * CSV row; on every rank the per-iteration figures start again. */
@@ -42,9 +51,12 @@ void hpsgd_report_iteration(hpsgd_report *m, int print, long iteration, float lo
                             double seen);
 
 /* The summary line (rank 0). overhead_mb: the plugin's memory; model_mb: the
- * saved model's size. */
+ * saved model's size. "X MB sent" is this rank's; "(Y MB to other hosts)" the
+ * part of it that crossed the network; "all ranks Z MB to other hosts per
+ * round" sums that over the ranks (the figure to compare flat and
+ * hierarchical rings by). */
 void hpsgd_report_summary(const hpsgd_report *m, long merges, long steps_overlapped, long rounds_hidden,
-                          double overhead_mb, double model_mb);
+                          double overhead_mb, double model_mb, const hpsgd_wire_report *w);
 
 void hpsgd_report_close(hpsgd_report *m);
 

@@ -33,20 +33,22 @@ static size_t seg_begin(size_t len, int s, int n) { return (size_t)((unsigned lo
 
 /* One ring step: what this rank sends to the right and receives from the left. */
 typedef struct {
-    int left, right;
+    int left, right;       /* group ranks */
     size_t sb, se, rb, re; /* [send begin, end), [receive begin, end), in elements */
 } ring_step;
 
-static ring_step ring_step_at(const hpsgd_comm *c, size_t len, int send_seg, int recv_seg)
+static ring_step ring_step_at(const hpsgd_group *g, size_t len, int send_seg, int recv_seg)
 {
-    int n = c->size;
-    ring_step st = {(c->rank + n - 1) % n, (c->rank + 1) % n, seg_begin(len, send_seg, n),
+    int n = g->size;
+    ring_step st = {(g->rank + n - 1) % n, (g->rank + 1) % n, seg_begin(len, send_seg, n),
                     seg_begin(len, send_seg + 1, n), seg_begin(len, recv_seg, n), seg_begin(len, recv_seg + 1, n)};
     return st;
 }
 
+static int world_of(const hpsgd_group *g, int r) { return g->world ? g->world[r] : r; }
+
 /* The element as one MPI type, so that counts stay ints for big segments. */
-static MPI_Datatype element_type(size_t elem_size)
+MPI_Datatype hpsgd_element_type(size_t elem_size)
 {
     static MPI_Datatype types[9];
     if (elem_size == sizeof(float)) return MPI_FLOAT;
@@ -59,6 +61,7 @@ static MPI_Datatype element_type(size_t elem_size)
 
 typedef struct {
     hpsgd_comm *c;
+    const hpsgd_group *g;
     unsigned char *chunk;
     size_t len, esize;
     MPI_Datatype dt;
@@ -72,11 +75,13 @@ static void ring_exchange(ring_run *run, const ring_step *st, MPI_Request reqs[2
 {
     hpsgd_comm *c = run->c;
     MPI_Isend(run->chunk + st->sb * run->esize, (int)(st->se - st->sb), run->dt, st->right, HPSGD_TAG_RING,
-              MPI_COMM_WORLD, &reqs[1]);
-    c->job_bytes_sent += (st->se - st->sb) * run->esize;
+              run->g->comm, &reqs[1]);
+    uint64_t bytes = (st->se - st->sb) * run->esize;
+    c->job_bytes_sent += bytes;
+    if (hpsgd_other_host(c, world_of(run->g, st->right))) c->job_bytes_inter += bytes;
     if (hpsgd_wait_all(c, 2, reqs, run->deadline))
         hpsgd_stall_abort(c, "%s stalled: ring exchange with ranks %d (left) and %d (right) not finished after %.0f s",
-                          run->what, st->left, st->right, c->timeout_s);
+                          run->what, world_of(run->g, st->left), world_of(run->g, st->right), c->timeout_s);
 }
 
 /* Reduce-scatter step: send segment `send_seg` to the right while segment
@@ -86,9 +91,9 @@ static void ring_exchange(ring_run *run, const ring_step *st, MPI_Request reqs[2
  * (measured at 120 Mbit/s: 1 MB pieces reached 62 Mbit/s, whole segments 113). */
 static void ring_reduce_step(ring_run *run, const hpsgd_wire_type *type, int send_seg, int recv_seg)
 {
-    ring_step st = ring_step_at(run->c, run->len, send_seg, recv_seg);
+    ring_step st = ring_step_at(run->g, run->len, send_seg, recv_seg);
     MPI_Request reqs[2];
-    MPI_Irecv(run->c->ring_scratch, (int)(st.re - st.rb), run->dt, st.left, HPSGD_TAG_RING, MPI_COMM_WORLD, &reqs[0]);
+    MPI_Irecv(run->c->ring_scratch, (int)(st.re - st.rb), run->dt, st.left, HPSGD_TAG_RING, run->g->comm, &reqs[0]);
     ring_exchange(run, &st, reqs);
     type->reduce(run->chunk + st.rb * run->esize, run->c->ring_scratch, st.re - st.rb,
                  run->lost ? run->lost + st.rb : NULL);
@@ -97,9 +102,9 @@ static void ring_reduce_step(ring_run *run, const hpsgd_wire_type *type, int sen
 /* All-gather step: pass a finished segment on, receive the next one in place. */
 static void ring_gather_step(ring_run *run, int send_seg, int recv_seg)
 {
-    ring_step st = ring_step_at(run->c, run->len, send_seg, recv_seg);
+    ring_step st = ring_step_at(run->g, run->len, send_seg, recv_seg);
     MPI_Request reqs[2];
-    MPI_Irecv(run->chunk + st.rb * run->esize, (int)(st.re - st.rb), run->dt, st.left, HPSGD_TAG_RING, MPI_COMM_WORLD,
+    MPI_Irecv(run->chunk + st.rb * run->esize, (int)(st.re - st.rb), run->dt, st.left, HPSGD_TAG_RING, run->g->comm,
               &reqs[0]);
     ring_exchange(run, &st, reqs);
 }
@@ -107,10 +112,17 @@ static void ring_gather_step(ring_run *run, int send_seg, int recv_seg)
 void hpsgd_ring_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_type *type, float *lost,
                           double deadline, const char *what)
 {
-    int n = c->size, r = c->rank;
+    hpsgd_group world = {MPI_COMM_WORLD, c->rank, c->size, NULL};
+    hpsgd_ring_allreduce_in(c, &world, buf, count, type, lost, deadline, what);
+}
+
+void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, size_t count,
+                             const hpsgd_wire_type *type, float *lost, double deadline, const char *what)
+{
+    int n = g->size, r = g->rank;
     if (n == 1 || count == 0) return;
     size_t esize = type->elem_size;
-    MPI_Datatype dt = element_type(esize);
+    MPI_Datatype dt = hpsgd_element_type(esize);
     if (dt == MPI_DATATYPE_NULL) hpsgd_stall_abort(c, "%s: no MPI type for %zu-byte elements", what, esize);
     size_t chunk_elems = c->chunk_bytes / esize ? c->chunk_bytes / esize : 1;
     /* The largest segment of a chunk arrives in the scratch buffer while ours
@@ -123,7 +135,7 @@ void hpsgd_ring_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_wi
         c->ring_scratch = scratch;
         c->ring_scratch_bytes = need;
     }
-    ring_run run = {c, NULL, 0, esize, dt, NULL, deadline, what};
+    ring_run run = {c, g, NULL, 0, esize, dt, NULL, deadline, what};
     for (size_t start = 0; start < count; start += chunk_elems) {
         run.len = count - start < chunk_elems ? count - start : chunk_elems;
         run.chunk = (unsigned char *)buf + start * esize;

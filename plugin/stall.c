@@ -242,6 +242,14 @@ void hpsgd_negotiate(hpsgd_comm *c, const hpsgd_job *job)
                           c->timeout_s + grace);
 }
 
+void hpsgd_stall_all_alive(hpsgd_comm *c)
+{
+    struct hpsgd_stall *s = c->stall;
+    if (!s) return;
+    double now = hpsgd_now();
+    for (int r = 0; r < c->size; ++r) s->peers[r].last_progress = now;
+}
+
 void hpsgd_stall_job_done(hpsgd_comm *c)
 {
     if (c->stall) c->stall->waiting = 0;

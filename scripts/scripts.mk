@@ -11,7 +11,7 @@ data: deps $(MKDATA)
 	@test -f build/data/fashion-det/detect.data || $(MKDATA) detect build/data/fashion-det --train 2000 --valid 200 --size 128 --seed 1
 	@test -f build/data/fashion-cls/fashion.data || $(MKDATA) classify build/data/fashion-cls
 
-.PHONY: bench study chunk-sweep
+.PHONY: bench study chunk-sweep scale
 
 # Benchmarks on emulated hosts (root; see scripts/bench): writes BENCHMARKS.md.
 bench: deps all $(MKDATA)
@@ -20,6 +20,11 @@ bench: deps all $(MKDATA)
 # All-reduce rate against [hpsgd] chunk_mb (a few minutes): see scripts/chunk-sweep.
 chunk-sweep: deps all $(MKDATA)
 	@scripts/chunk-sweep
+
+# Inter-host bytes per round, flat ring against hierarchical, 2 x 2 and 2 x 4
+# ranks (bytes, not timing): see scripts/scale.
+scale: deps all $(MKDATA)
+	@scripts/scale
 
 # The accuracy study (longer, not in CI): see scripts/study.
 # make study [WHAT=cells|ablation|lr] [QUICK=0]

@@ -4,7 +4,10 @@
 # Brings the testbed up under a prefix and subnet of its own, checks status,
 # that `testbed run` puts rank i inside host i (its own eth0 address), that an
 # 8 MB MPI transfer between the hosts runs at 50%..110% of the shaped rate,
-# that `up` is idempotent, and that `down` removes everything it created.
+# that --ranks-per-host 2 puts ranks 0,1 on host 1 and 2,3 on host 2, where
+# Open MPI sees them share a node (MPI_COMM_TYPE_SHARED) and an all-reduce
+# over shared memory and TCP gives the right sum, that `up` is idempotent,
+# and that `down` removes everything it created.
 # Exit 0: pass; 1: failure; 77: skipped (not root / no network namespaces).
 set -euo pipefail
 
@@ -117,6 +120,47 @@ else
     else
         not_ok "bandwidth ${mbit:-?} Mbit/s outside 50%..110% of $rate:"; sed 's/^/#   /' "$tmp/bw.log"
     fi
+fi
+
+# --- several ranks per host: shared memory inside, TCP across -------------
+cat >"$tmp/local.c" <<'EOF'
+/* Prints rank, hostname, its rank and size on its node, and a sum over all. */
+#include <mpi.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    int rank, lrank, lsize;
+    double v, sum = 0;
+    char host[64] = "";
+    MPI_Comm local;
+
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+    MPI_Comm_rank(local, &lrank);
+    MPI_Comm_size(local, &lsize);
+    v = rank + 1;
+    MPI_Allreduce(&v, &sum, 1, MPI_DOUBLE, MPI_SUM, local);    /* shared memory */
+    MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    gethostname(host, sizeof host - 1);
+    printf("rank %d %s local %d/%d sum %.0f\n", rank, host, lrank, lsize, sum);
+    MPI_Comm_free(&local);
+    MPI_Finalize();
+    return 0;
+}
+EOF
+if ! mpicc -O2 -std=c99 -o "$tmp/local" "$tmp/local.c" 2>"$tmp/cc2.log"; then
+    not_ok "mpicc local.c failed:"; sed 's/^/#   /' "$tmp/cc2.log"
+elif timeout 60 "$testbed" run --prefix "$prefix" --ranks-per-host 2 -- "$tmp/local" >"$tmp/local.log" 2>&1 &&
+     grep -qx "rank 0 ${prefix}h1 local 0/2 sum 20" "$tmp/local.log" &&
+     grep -qx "rank 1 ${prefix}h1 local 1/2 sum 20" "$tmp/local.log" &&
+     grep -qx "rank 2 ${prefix}h2 local 0/2 sum 20" "$tmp/local.log" &&
+     grep -qx "rank 3 ${prefix}h2 local 1/2 sum 20" "$tmp/local.log"; then
+    ok "run --ranks-per-host 2: ranks 0,1 share ${prefix}h1 and 2,3 share ${prefix}h2; sums over shared memory and TCP"
+else
+    not_ok "run --ranks-per-host 2:"; sed 's/^/#   /' "$tmp/local.log"
 fi
 
 # --- up again is idempotent -----------------------------------------------

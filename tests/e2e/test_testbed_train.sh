@@ -2,6 +2,8 @@
 # A 2-host hpsgd job across the emulated testbed: two network namespaces on a
 # bridge, links shaped to 200 Mbit/s, Open MPI's TCP transport between them.
 # Up, a few iterations of detector train, checks, down (also on failure).
+# The flat ring, explicitly (hierarchical=0; test_scale.sh runs the
+# hierarchical one): every byte of the ring crosses the shaped link.
 # Exit 77 (skip) where network namespaces are not permitted.
 source "$(dirname "$0")/lib.sh"
 
@@ -20,7 +22,7 @@ rc=0
 ok "testbed up: 2 hosts at 200mbit"
 
 detection_data "$WORK/data"
-cfg_with "$ROOT/tests/cfg/tiny-det.cfg" "$WORK/tb.cfg" 30 "mode=hpsgd" "verify=1" "timeout=60"
+cfg_with "$ROOT/tests/cfg/tiny-det.cfg" "$WORK/tb.cfg" 30 "mode=hpsgd" "verify=1" "timeout=60" "hierarchical=0"
 data_file "$WORK/data/detect.data" "$WORK/backup" "$WORK/run.data"
 TESTBED_MPIRUN_ARGS="-x DARKNET_LOADER_THREADS" timeout 120 "$testbed" run --prefix "$prefix" -- \
     "$DARKNET" detector train "$WORK/run.data" "$WORK/tb.cfg" >"$WORK/log" 2>&1

@@ -9,8 +9,10 @@
  * 1 float to several chunks, and that broadcast and gather move the right
  * bytes. The same for 16-bit elements (compress=fp16, codec.c): the sum is
  * decoded, added in float32 and re-encoded in that order, and each rank's
- * `lost` holds exactly what its own additions rounded away. Prints TAP-like
- * lines; exits non-zero on any failure.
+ * `lost` holds exactly what its own additions rounded away. The ring is the
+ * flat one (hpsgd_comm_start: hierarchical=0, allreduce=ring); hier.c's
+ * two-level all-reduce is test_hier.c's. Prints TAP-like lines; exits
+ * non-zero on any failure.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -133,6 +135,8 @@ int main(void)
         fprintf(stderr, "run with at least 2 ranks\n");
         return 1;
     }
+    CHECK(c.hierarchical == 0 && c.allreduce_mpi == 0, "not the flat ring: hierarchical=%d allreduce_mpi=%d",
+          c.hierarchical, c.allreduce_mpi);
 
     const size_t sizes[] = {1, 3, 7, 1000, 1023, 1025, 49999, 50000, 50001, 123457, 300007};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
