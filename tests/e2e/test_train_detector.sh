@@ -87,5 +87,9 @@ first=$(grep -m1 -oE '^[0-9]+: ' "$res/log" | tr -d ': ')
 check "resume: Darknet's first iteration ($first) follows the saved one ($((saved / 4)))" test "${first:-0}" -ge $((saved / 4))
 check "resume: it ends at the cfg's max_batches (240), not 240 more" \
     test "$("$WCMP" --seen "$res/rank0/backup/det-resume_final.weights")" -ge $((240 * 4))
-check "resume: and not far beyond it" test "$("$WCMP" --seen "$res/rank0/backup/det-resume_final.weights")" -le $((244 * 4))
+# hpsgd's counter is a lower bound (one step per rank for the round just
+# launched), so the last merge can land past 240 by the steps it did not count:
+# at most max_stale (2) per rank for that round and the one before it, 2 x 2
+# x 2 = 8 global iterations (245 seen once under a load of 15).
+check "resume: and not far beyond it" test "$("$WCMP" --seen "$res/rank0/backup/det-resume_final.weights")" -le $((248 * 4))
 finish
