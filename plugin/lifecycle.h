@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "checkpoint.h"
 #include "comm.h"
@@ -52,6 +53,6 @@ void hpsgd_agree_on_start(hpsgd_comm *c, const hpsgd_fingerprint *fp, int inputs
 
 /* The saved model is G: every rank must hold the same bits. Prints the
  * checksum line; a difference is fatal. */
-void hpsgd_agree_on_end(hpsgd_comm *c, const float *global, size_t n);
+void hpsgd_agree_on_end(hpsgd_comm *c, uint64_t sum);
 
 #endif
