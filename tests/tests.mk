@@ -134,3 +134,9 @@ fuzz-run: $(TEST_DIR)/fuzz_options
 $(TEST_DIR)/test_rounds: tests/unit/test_rounds.c plugin/rounds.c plugin/rounds.h plugin/options.h | test-deps
 	@mkdir -p $(@D)
 	gcc $(filter-out -isystem $(TREE)/include -isystem $(TREE)/src,$(PLUGIN_CFLAGS)) $< plugin/rounds.c -lcmocka -pthread -lm -o $@
+
+# The device merge's per-thread bodies run on the host against merge_cpu.c:
+# no CUDA, no libmpi, no Darknet (tests/unit/test_merge_kernels.c).
+$(TEST_DIR)/test_merge_kernels: tests/unit/test_merge_kernels.c plugin/merge_cpu.c plugin/merge.h plugin/merge_kernels.h | test-deps
+	@mkdir -p $(@D)
+	gcc $(filter-out -isystem $(TREE)/include -isystem $(TREE)/src,$(PLUGIN_CFLAGS)) $< plugin/merge_cpu.c -lcmocka -lm -o $@
