@@ -140,3 +140,9 @@ $(TEST_DIR)/test_rounds: tests/unit/test_rounds.c plugin/rounds.c plugin/rounds.
 $(TEST_DIR)/test_merge_kernels: tests/unit/test_merge_kernels.c plugin/merge_cpu.c plugin/merge.h plugin/merge_kernels.h | test-deps
 	@mkdir -p $(@D)
 	gcc $(filter-out -isystem $(TREE)/include -isystem $(TREE)/src,$(PLUGIN_CFLAGS)) $< plugin/merge_cpu.c -lcmocka -lm -o $@
+
+# GPU=1: the kernels against merge_cpu.c on a GPU (tests/gpu/test_merge_device.cu,
+# run by tests/gpu/device-check.sh; compiled by the GPU build test here).
+$(TEST_DIR)/test_merge_device: tests/gpu/test_merge_device.cu $(VDIR)/plugin/merge_gpu.o $(VDIR)/plugin/merge_cpu.o | test-deps
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) $< $(VDIR)/plugin/merge_gpu.o $(VDIR)/plugin/merge_cpu.o -o $@
