@@ -150,3 +150,9 @@ $(TEST_DIR)/test_merge_kernels: tests/unit/test_merge_kernels.c plugin/merge_cpu
 $(TEST_DIR)/test_merge_device: tests/gpu/test_merge_device.cu $(VDIR)/plugin/merge_gpu.o $(VDIR)/plugin/merge_cpu.o | test-deps
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCC_FLAGS) $< $(VDIR)/plugin/merge_gpu.o $(VDIR)/plugin/merge_cpu.o -o $@
+
+# GPU=1: the replica's device twin against the host replica on a GPU
+# (tests/gpu/test_replica_device.c, run by tests/gpu/device-check.sh).
+$(TEST_DIR)/test_replica_device: tests/gpu/test_replica_device.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) $(PLUGIN_CFLAGS) $< $(DN_LIBS) -o $@

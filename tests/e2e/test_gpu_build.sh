@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_gpu_build.sh: make GPU=1 compiles and links here, where there is nvcc
 # but no GPU: the pjreddie GPU variant's build/gpu/darknet/darknet with the
-# device merge in it, and the GPU kit's kernel test (tests/gpu/
-# test_merge_device.cu; it runs on a GPU, by tests/gpu/device-check.sh). The
+# device merge in it, and the GPU kit's tests of the kernels and of the
+# replica's device twin (tests/gpu/test_merge_device.cu,
+# test_replica_device.c; they run on a GPU, by tests/gpu/device-check.sh). The
 # kernels' PTX, built with the Makefile's own flags, must hold no fused
 # multiply-add (the device merge gives the host's bits only without FMA).
 # It builds the variant's own target, never build/darknet (the CPU binary
@@ -28,8 +29,8 @@ gmake() {
 }
 before=$(md5sum build/darknet 2>/dev/null | cut -d' ' -f1)
 start=$SECONDS
-if gmake build/gpu/darknet/darknet build/tests/gpu/test_merge_device >"$WORK/build.log" 2>&1; then
-    ok "make GPU=1 CUDA_ARCH=sm_90 compiles and links build/gpu/darknet/darknet and test_merge_device ($((SECONDS - start)) s)"
+if gmake build/gpu/darknet/darknet build/tests/gpu/test_merge_device build/tests/gpu/test_replica_device >"$WORK/build.log" 2>&1; then
+    ok "make GPU=1 CUDA_ARCH=sm_90 compiles and links build/gpu/darknet/darknet, test_merge_device and test_replica_device ($((SECONDS - start)) s)"
 else
     tail -30 "$WORK/build.log"
     not_ok "make GPU=1 CUDA_ARCH=sm_90 (log: $WORK/build.log)"

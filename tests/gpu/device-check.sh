@@ -7,7 +7,8 @@
 #
 #   GPU unit tests (registry on a CUDA build, options, replica, comm) and the
 #   MPI ring test; the merge kernels against the CPU merge, bit for bit
-#   (test_merge_device); 1-rank GPU training with [hpsgd]; every mode on 1
+#   (test_merge_device), and the replica's device twin against the host
+#   replica (test_replica_device); 1-rank GPU training with [hpsgd]; every mode on 1
 #   and 2 ranks (2 sharing the GPU) with verify=1, the saved file the agreed
 #   G; the device merge against the host merge (HPSGD_TEST_HOST_MERGE=1),
 #   bit for bit; determinism of the GPU path (sync 2 ranks x 2T == 1 rank x
@@ -50,6 +51,10 @@ rc=$?
 sed 's/^/#   /' "$OUT/merge_device.log"
 check "merge kernels == CPU merge, bit for bit, every op, awkward and empty slices" test $rc = 0
 DEVICE_MERGE_LINE=$(grep '^# device work' "$OUT/merge_device.log")
+"$K/tests/test_replica_device" >"$OUT/replica_device.log" 2>&1
+rc=$?
+sed 's/^/#   /' "$OUT/replica_device.log"
+check "replica's device twin == host replica, bit for bit, every mode (test_replica_device)" test $rc = 0
 
 cfg() {   # cfg NAME MAX [hpsgd lines]: $OUT/NAME.cfg from the tiny detector
     local name=$1 max=$2; shift 2
