@@ -80,6 +80,7 @@ static void model(void *ctx, hpsgd_model_op op, int have_round, size_t merged_se
     hpsgd_exchange *x = ctx;
     const hpsgd_registry *reg = x->rep->reg;
     int host = !hpsgd_replica_on_device(x->rep);
+    hpsgd_replica_settle(x->rep); /* Darknet's own step, still running on the device, is not merge work */
     double t = hpsgd_now();
     if (host && op != HPSGD_MODEL_MERGE) hpsgd_registry_pull(reg); /* MERGE follows DIFF's pull */
     if (op == HPSGD_MODEL_DIFF) {

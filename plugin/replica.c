@@ -68,6 +68,11 @@ void hpsgd_replica_reset_global(hpsgd_replica *p)
     if (p->base) memcpy(p->base, p->global, p->n * sizeof(float));
 }
 
+void hpsgd_replica_settle(hpsgd_replica *p)
+{
+    if (p->dev) hpsgd_replica_gpu_settle(p);
+}
+
 void hpsgd_replica_fetch_global(hpsgd_replica *p)
 {
     if (p->dev) hpsgd_replica_gpu_fetch_global(p);

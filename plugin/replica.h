@@ -45,6 +45,11 @@ size_t hpsgd_replica_overhead_bytes(const hpsgd_replica *p);
  * (no hpsgd_registry_pull/push around them). */
 int hpsgd_replica_on_device(const hpsgd_replica *p);
 
+/* With a device twin: waits for the device work Darknet has queued (its
+ * step, asynchronous on the GPU), which every merge also does first; called
+ * apart so that this wait does not count as the merge's own work. */
+void hpsgd_replica_settle(hpsgd_replica *p);
+
 /* Re-reads G from the live host tensors (after rank 0's broadcast lands in
  * them, and with a device twin in their device copies too). */
 void hpsgd_replica_reset_global(hpsgd_replica *p);

@@ -17,6 +17,7 @@ void hpsgd_replica_gpu_free(hpsgd_replica *p);
 size_t hpsgd_replica_gpu_overhead_bytes(const hpsgd_replica *p);
 void hpsgd_replica_gpu_reset_global(hpsgd_replica *p);
 void hpsgd_replica_gpu_fetch_global(hpsgd_replica *p);
+void hpsgd_replica_gpu_settle(hpsgd_replica *p);
 void hpsgd_replica_gpu_merge_launch(hpsgd_replica *p, int have_round, float inv);
 void hpsgd_replica_gpu_merge_last(hpsgd_replica *p, float inv);
 void hpsgd_replica_gpu_diff(hpsgd_replica *p);
@@ -28,6 +29,7 @@ static inline void hpsgd_replica_gpu_free(hpsgd_replica *p) { (void)p; }
 static inline size_t hpsgd_replica_gpu_overhead_bytes(const hpsgd_replica *p) { (void)p; return 0; }
 static inline void hpsgd_replica_gpu_reset_global(hpsgd_replica *p) { (void)p; }
 static inline void hpsgd_replica_gpu_fetch_global(hpsgd_replica *p) { (void)p; }
+static inline void hpsgd_replica_gpu_settle(hpsgd_replica *p) { (void)p; }
 static inline void hpsgd_replica_gpu_merge_launch(hpsgd_replica *p, int have_round, float inv) { (void)p, (void)have_round, (void)inv; }
 static inline void hpsgd_replica_gpu_merge_last(hpsgd_replica *p, float inv) { (void)p, (void)inv; }
 static inline void hpsgd_replica_gpu_diff(hpsgd_replica *p) { (void)p; }
