@@ -51,12 +51,14 @@ int hpsgd_replica_gpu_init(hpsgd_replica *p, int eager)
     check(cudaGetDevice(&d->device), "cudaGetDevice");
     /* Non-blocking: ordered against Darknet's streams only where we say so. */
     check(cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    void *comm = NULL;
     if (cudaMalloc((void **)&d->mem, (eager ? 3 : 2) * n * sizeof(float)) != cudaSuccess ||
-        cudaHostAlloc((void **)&p->comm, n * sizeof(float), cudaHostAllocDefault) != cudaSuccess) {
+        cudaHostAlloc(&comm, n * sizeof(float), cudaHostAllocDefault) != cudaSuccess) {
         (void)cudaGetLastError(); /* the allocation's error is not sticky: report it as memory */
         hpsgd_replica_gpu_free(p);
         return -1;
     }
+    p->comm = comm;
     memset(p->comm, 0, n * sizeof(float));
     d->g = d->mem;
     d->c = d->mem + n;
