@@ -89,9 +89,16 @@ DN_DEFS := $(if $(filter 1,$(GPU)),-DGPU -isystem $(CUDA_PATH)/include) $(if $(f
 PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT_FLAGS) $(SAN_FLAGS) $(DN_DEFS) \
                  -isystem $(TREE)/include -isystem $(TREE)/src -Iplugin
 # Every fork-independent part, and the one fork adapter with its own commands.
-PLUGIN_SRCS := $(wildcard plugin/*.c) plugin/darknet/$(FORK).c $(wildcard plugin/darknet/$(FORK)_*.c)
+# GPU=1 adds the device merge: replica_gpu.c and the kernels of merge_gpu.cu.
+PLUGIN_SRCS := $(filter-out $(if $(filter 1,$(GPU)),,plugin/replica_gpu.c),$(wildcard plugin/*.c)) \
+               plugin/darknet/$(FORK).c $(wildcard plugin/darknet/$(FORK)_*.c)
+PLUGIN_CU_SRCS := $(if $(filter 1,$(GPU)),$(wildcard plugin/*.cu))
 PLUGIN_HDRS := $(wildcard plugin/*.h plugin/darknet/*.h)
-PLUGIN_OBJS := $(patsubst plugin/%.c,$(VDIR)/plugin/%.o,$(PLUGIN_SRCS))
+PLUGIN_OBJS := $(patsubst plugin/%.c,$(VDIR)/plugin/%.o,$(PLUGIN_SRCS)) $(patsubst plugin/%.cu,$(VDIR)/plugin/%.o,$(PLUGIN_CU_SRCS))
+NVCC := $(CUDA_PATH)/bin/nvcc
+# -fmad=false: no FMA contraction, so the device merge rounds each add and
+# multiply as the host does and gives merge_cpu.c's bits (merge_gpu.cu).
+NVCC_FLAGS = -std=c++17 -O3 -fmad=false $(CUDA_ARCH) -Xcompiler -fPIC$(,)-Wall$(,)-Wextra$(,)-Werror -Iplugin
 
 , := ,
 DN_LDFLAGS := $(SAN_FLAGS) $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64)
@@ -175,11 +182,16 @@ $(TREE)/src/hpsgd.h: plugin/hpsgd.h $(TREE)/.patched
 # The plugin's objects are rebuilt when its flags change.
 $(VDIR)/plugin-flags: FORCE | deps
 	@mkdir -p $(@D)
-	@echo '$(MPICC) $(PLUGIN_CFLAGS)' | cmp -s - $@ || echo '$(MPICC) $(PLUGIN_CFLAGS)' > $@
+	@echo '$(MPICC) $(PLUGIN_CFLAGS) $(if $(PLUGIN_CU_SRCS),$(NVCC_FLAGS))' | cmp -s - $@ || \
+	    echo '$(MPICC) $(PLUGIN_CFLAGS) $(if $(PLUGIN_CU_SRCS),$(NVCC_FLAGS))' > $@
 
 $(VDIR)/plugin/%.o: plugin/%.c $(PLUGIN_HDRS) $(TREE)/.patched $(VDIR)/plugin-flags | deps
 	@mkdir -p $(@D)
 	$(MPICC) $(PLUGIN_CFLAGS) -c $< -o $@
+
+$(VDIR)/plugin/%.o: plugin/%.cu $(PLUGIN_HDRS) $(VDIR)/plugin-flags | deps
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
 
 $(PLUGIN_LIB): $(PLUGIN_OBJS)
 	@rm -f $@

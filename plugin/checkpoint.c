@@ -14,11 +14,11 @@
 #include "log.h"
 #include "util.h"
 
-int hpsgd_checkpoint_init(hpsgd_checkpoint *k, const hpsgd_registry *reg, const float *global, size_t seen,
+int hpsgd_checkpoint_init(hpsgd_checkpoint *k, const hpsgd_registry *reg, hpsgd_replica *rep, size_t seen,
                           size_t images_per_iteration, const char *backup_path)
 {
     k->reg = reg;
-    k->global = global;
+    k->rep = rep;
     k->seen = seen;
     k->images_per_iteration = images_per_iteration ? images_per_iteration : 1;
     snprintf(k->backup_path, sizeof k->backup_path, "%s", backup_path);
@@ -55,8 +55,9 @@ static int write_model(hpsgd_checkpoint *k, const char *filename, char *err, siz
         snprintf(err, errlen, "cannot write %s: %s", part, strerror(errno));
         return -1;
     }
+    hpsgd_replica_fetch_global(k->rep); /* G from the device, with a device twin */
     errno = 0;
-    int bad = hpsgd_registry_write(k->reg, f, k->seen, k->global, k->local_stats) || fflush(f) || fsync(fileno(f));
+    int bad = hpsgd_registry_write(k->reg, f, k->seen, k->rep->global, k->local_stats) || fflush(f) || fsync(fileno(f));
     int why = errno;
     if (fclose(f) && !bad) bad = 1, why = errno;
     struct stat st = {0};

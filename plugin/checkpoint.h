@@ -17,10 +17,11 @@
 
 #include "options.h"
 #include "registry.h"
+#include "replica.h"
 
 typedef struct hpsgd_checkpoint {
     const hpsgd_registry *reg;
-    const float *global;        /* G (the replica's) */
+    hpsgd_replica *rep;         /* G: rep->global, fetched under lock (replica.h) */
     size_t images_per_iteration;
     char backup_path[HPSGD_PATH_MAX + 300]; /* BACKUP_DIR/BASE.backup: where a stop saves */
 
@@ -35,7 +36,7 @@ typedef struct hpsgd_checkpoint {
 } hpsgd_checkpoint;
 
 /* Before any other thread: the model to save and where a stop saves. */
-int hpsgd_checkpoint_init(hpsgd_checkpoint *k, const hpsgd_registry *reg, const float *global, size_t seen,
+int hpsgd_checkpoint_init(hpsgd_checkpoint *k, const hpsgd_registry *reg, hpsgd_replica *rep, size_t seen,
                           size_t images_per_iteration, const char *backup_path);
 
 void hpsgd_checkpoint_lock(hpsgd_checkpoint *k);

@@ -73,14 +73,17 @@ static int64_t max_over_ranks(void *ctx, int64_t mine)
     return most;
 }
 
-/* Device copies (GPU builds) around the merge, and G with its `seen`
- * changed only under the checkpoint's lock. */
+/* G with its `seen` changed only under the checkpoint's lock. A GPU build
+ * merging on the host copies R from the device and back around the merge;
+ * a device twin merges R where it is. */
 static void model(void *ctx, hpsgd_model_op op, int have_round, size_t merged_seen)
 {
     hpsgd_exchange *x = ctx;
     const hpsgd_registry *reg = x->rep->reg;
+    int host = !hpsgd_replica_on_device(x->rep);
+    hpsgd_replica_settle(x->rep); /* Darknet's own step, still running on the device, is not merge work */
     double t = hpsgd_now();
-    if (op != HPSGD_MODEL_MERGE) hpsgd_registry_pull(reg); /* MERGE follows DIFF's pull */
+    if (host && op != HPSGD_MODEL_MERGE) hpsgd_registry_pull(reg); /* MERGE follows DIFF's pull */
     if (op == HPSGD_MODEL_DIFF) {
         hpsgd_replica_diff(x->rep); /* G does not change */
     } else {
@@ -90,7 +93,7 @@ static void model(void *ctx, hpsgd_model_op op, int have_round, size_t merged_se
         else hpsgd_replica_merge_last(x->rep, x->nranks);
         x->ckpt->seen = merged_seen;
         hpsgd_checkpoint_unlock(x->ckpt);
-        hpsgd_registry_push(reg);
+        if (host) hpsgd_registry_push(reg);
     }
     x->report->total_host_ms += 1e3 * (hpsgd_now() - t);
 }
@@ -102,7 +105,10 @@ static void merged(void *ctx, long merges)
     if (!x->verify || merges % x->verify) return;
     char what[64];
     snprintf(what, sizeof what, "verify after merge %ld", merges);
+    hpsgd_checkpoint_lock(x->ckpt); /* the host copy of G is shared with the saver thread */
+    hpsgd_replica_fetch_global(x->rep);
     uint64_t mine = hpsgd_hash(x->rep->global, x->rep->n * sizeof(float), 0);
+    hpsgd_checkpoint_unlock(x->ckpt);
     uint64_t *all = hpsgd_gather(x->comm, &mine, sizeof mine, what);
     int r = hpsgd_first_differing(all, sizeof mine, x->comm->size);
     uint64_t a = all[0], b = r >= 0 ? all[r] : 0;

@@ -24,6 +24,7 @@
 #include "darknet/fork.h"
 #include "exchange.h"
 #include "fingerprint.h"
+#include "hash.h"
 #include "inputs.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -147,7 +148,9 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
 
     int eager = P.opt.mode == HPSGD_MODE_HPSGD && P.opt.merge == HPSGD_MERGE_EAGER;
     hpsgd_registry_pull(&P.reg);
-    if (hpsgd_replica_init(&P.rep, &P.reg, eager))
+    /* HPSGD_TEST_HOST_MERGE=1: merge on the host on a GPU too (tests/gpu: bits and timings). */
+    int on_device = P.reg.use_gpu && !hpsgd_env_long("HPSGD_TEST_HOST_MERGE", 0, 0, 1);
+    if (hpsgd_replica_init(&P.rep, &P.reg, eager, on_device))
         hpsgd_fatal("out of memory for the global model (%zu floats)", P.reg.fused_floats);
     unsigned long seed = broadcast_start(net);
     size_t seen = hpsgd_dn_seen(net), per_step = hpsgd_dn_images_per_step(net);
@@ -165,7 +168,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     if (hpsgd_env_long("HPSGD_TEST_HANG_RANK", -1, 0, 1 << 30) == rank)
         P.test_hang_step = hpsgd_env_long("HPSGD_TEST_HANG_STEP", 0, 0, 1L << 40);
 
-    if (hpsgd_checkpoint_init(&P.ckpt, &P.reg, P.rep.global, seen, per_step, backup_path)) hpsgd_fatal("out of memory");
+    if (hpsgd_checkpoint_init(&P.ckpt, &P.reg, &P.rep, seen, per_step, backup_path)) hpsgd_fatal("out of memory");
     hpsgd_rounds_init(&P.rounds, &P.opt, size, per_step, seen, &hpsgd_exchange_ops, &P.exchange);
     if (hpsgd_exchange_init(&P.exchange, &P.comm, &P.rep, &P.ckpt, &P.report, &P.rounds, P.opt.verify,
                             P.opt.compress))
@@ -181,11 +184,11 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     else
         snprintf(mode, sizeof mode, "sync");
     hpsgd_note("%d rank%s on %d host%s, mode=%s, %.2f MB per round (compress=%s, hierarchical=%d, allreduce=%s), "
-               "learning rate x%.3g (lr_scale=%s) = %g, seed %lu, iteration %ld",
+               "learning rate x%.3g (lr_scale=%s) = %g, seed %lu, iteration %ld%s",
                size, size > 1 ? "s" : "", P.comm.nodes, P.comm.nodes > 1 ? "s" : "", mode,
                P.rep.n * (double)P.exchange.codec.type->elem_size / 1e6, hpsgd_compress_name(P.opt.compress),
                P.comm.hierarchical, hpsgd_allreduce_name(P.opt.allreduce), scale, hpsgd_lr_scale_name(P.opt.lr_scale),
-               rate, seed, P.cur_iter);
+               rate, seed, P.cur_iter, hpsgd_replica_on_device(&P.rep) ? ", merging on the GPU" : "");
     if (rank == 0) {
         hpsgd_checkpoint_saver_start(&P.ckpt);
         P.life.saver = &P.ckpt;
@@ -323,10 +326,15 @@ void hpsgd_train_end(network *net)
     P.life.training_finished = 1;
     if (!P.active) return;
     hpsgd_rounds_finish(&P.rounds, stop_requested());
-    hpsgd_agree_on_end(&P.comm, P.rep.global, P.rep.n);
-    /* Darknet's network ends as G, for the final save and whatever follows. */
+    /* Darknet's network ends as G, for the final save and whatever follows.
+     * The host copy of G is the saver thread's too: read under the lock. */
+    hpsgd_checkpoint_lock(&P.ckpt);
+    hpsgd_replica_fetch_global(&P.rep);
+    uint64_t sum = hpsgd_hash(P.rep.global, P.rep.n * sizeof(float), 0);
     hpsgd_registry_scatter(&P.reg, P.rep.global);
+    hpsgd_checkpoint_unlock(&P.ckpt);
     hpsgd_registry_push(&P.reg);
+    hpsgd_agree_on_end(&P.comm, sum);
     hpsgd_dn_set_seen(net, P.rounds.merged_seen);
     /* Every rank's bytes to other hosts, for the summary's per-round figure. */
     uint64_t *inter = hpsgd_gather(&P.comm, &P.report.total_bytes_inter, sizeof *inter, "end-of-training byte count");

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "checkpoint.h"
 #include "comm.h"
@@ -50,8 +51,10 @@ void *hpsgd_gather(hpsgd_comm *c, const void *mine, size_t bytes, const char *wh
  * one line from rank 0. */
 void hpsgd_agree_on_start(hpsgd_comm *c, const hpsgd_fingerprint *fp, int inputs_ok);
 
-/* The saved model is G: every rank must hold the same bits. Prints the
- * checksum line; a difference is fatal. */
-void hpsgd_agree_on_end(hpsgd_comm *c, const float *global, size_t n);
+/* The saved model is G: every rank must hold the same bits. sum: this
+ * rank's hpsgd_hash of G (taken under the checkpoint's lock, as G's host
+ * copy may be the saver thread's). Prints the checksum line; a difference
+ * is fatal. */
+void hpsgd_agree_on_end(hpsgd_comm *c, uint64_t sum);
 
 #endif

@@ -70,11 +70,29 @@ HPSGD_HD void hpsgd_elem_merge(float *r, float *g, const float *c, float inv)
     *r = gi;
 }
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The same, over n elements of one tensor's slice (merge_cpu.c). b: NULL
  * with merge=reset. */
 void hpsgd_merge_launch_cpu(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv);
 void hpsgd_merge_last_cpu(float *r, float *g, const float *c, float *b, size_t n, float inv);
 void hpsgd_merge_diff_cpu(const float *r, const float *g, float *c, size_t n);
 void hpsgd_merge_cpu(float *r, float *g, const float *c, size_t n, float inv);
+
+/* The device twins (merge_gpu.cu, GPU builds): the same over device slices,
+ * queued on stream (a cudaStream_t) and not waited for; n may be 0. */
+struct CUstream_st;
+void hpsgd_merge_launch_gpu(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv,
+                            struct CUstream_st *stream);
+void hpsgd_merge_last_gpu(float *r, float *g, const float *c, float *b, size_t n, float inv,
+                          struct CUstream_st *stream);
+void hpsgd_merge_diff_gpu(const float *r, const float *g, float *c, size_t n, struct CUstream_st *stream);
+void hpsgd_merge_gpu(float *r, float *g, const float *c, size_t n, float inv, struct CUstream_st *stream);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -129,8 +129,30 @@ fuzz-run: $(TEST_DIR)/fuzz_options
 	    -max_len=4096 -print_final_stats=1 $(abspath $(BUILD)/fuzz-corpus) $(abspath tests/fuzz/corpus) \
 	    2>&1 | tail -15 || { echo "fuzz: a crash was found: keep the input from $(BUILD)/fuzz-crashes/ in tests/fuzz/regressions/" >&2; exit 1; }
 
+# The plugin's flags without Darknet's (or CUDA's) headers, for tests that
+# build plugin sources alone.
+ALONE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC $(OPT_FLAGS) $(SAN_FLAGS) -Iplugin
+
 # The round state machine alone, with a fake transport: no libmpi, no
 # libdarknet, no hooks.c (tests/unit/test_rounds.c).
 $(TEST_DIR)/test_rounds: tests/unit/test_rounds.c plugin/rounds.c plugin/rounds.h plugin/options.h | test-deps
 	@mkdir -p $(@D)
-	gcc $(filter-out -isystem $(TREE)/include -isystem $(TREE)/src,$(PLUGIN_CFLAGS)) $< plugin/rounds.c -lcmocka -pthread -lm -o $@
+	gcc $(ALONE_CFLAGS) $< plugin/rounds.c -lcmocka -pthread -lm -o $@
+
+# The device merge's per-thread bodies run on the host against merge_cpu.c:
+# no CUDA, no libmpi, no Darknet (tests/unit/test_merge_kernels.c).
+$(TEST_DIR)/test_merge_kernels: tests/unit/test_merge_kernels.c plugin/merge_cpu.c plugin/merge.h plugin/merge_kernels.h | test-deps
+	@mkdir -p $(@D)
+	gcc $(ALONE_CFLAGS) $< plugin/merge_cpu.c -lcmocka -lm -o $@
+
+# GPU=1: the kernels against merge_cpu.c on a GPU (tests/gpu/test_merge_device.cu,
+# run by tests/gpu/device-check.sh; compiled by the GPU build test here).
+$(TEST_DIR)/test_merge_device: tests/gpu/test_merge_device.cu $(VDIR)/plugin/merge_gpu.o $(VDIR)/plugin/merge_cpu.o | test-deps
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) $< $(VDIR)/plugin/merge_gpu.o $(VDIR)/plugin/merge_cpu.o -o $@
+
+# GPU=1: the replica's device twin against the host replica on a GPU
+# (tests/gpu/test_replica_device.c, run by tests/gpu/device-check.sh).
+$(TEST_DIR)/test_replica_device: tests/gpu/test_replica_device.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
+	@mkdir -p $(@D)
+	$(MPICC) $(PLUGIN_CFLAGS) $< $(DN_LIBS) -o $@

@@ -6,13 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 arch=${1:--gencode arch=compute_90,code=sm_90}
 K=build/devkit
-make GPU=1 CUDA_ARCH="$arch" >/dev/null
+# The variant's own binary: build/darknet (the CPU tests' binary) stays as it is.
+make GPU=1 CUDA_ARCH="$arch" build/gpu/darknet/darknet >/dev/null
 make GPU=1 CUDA_ARCH="$arch" build/tests/gpu/test_options build/tests/gpu/test_registry build/tests/gpu/test_replica \
-    build/tests/gpu/test_comm build/tests/gpu/test_ring build/tests/gpu/wcmp build/mkdata >/dev/null
+    build/tests/gpu/test_comm build/tests/gpu/test_ring build/tests/gpu/test_merge_device \
+    build/tests/gpu/test_replica_device build/tests/gpu/wcmp build/mkdata >/dev/null
 rm -rf "$K" && mkdir -p "$K/tests" "$K/debs"
 cp build/gpu/darknet/darknet "$K/darknet"
 cp build/tests/gpu/test_options build/tests/gpu/test_registry build/tests/gpu/test_replica build/tests/gpu/test_comm \
-    build/tests/gpu/test_ring build/tests/gpu/wcmp "$K/tests/"
+    build/tests/gpu/test_ring build/tests/gpu/test_merge_device build/tests/gpu/test_replica_device \
+    build/tests/gpu/wcmp "$K/tests/"
 build/mkdata detect "$K/data" --train 40 --valid 8 --size 64 --seed 11 >/dev/null
 build/mkdata detect "$K/data128" --train 160 --valid 8 --size 128 --seed 1 >/dev/null
 # Open MPI's runtime and cmocka, as Debian packages (the device unpacks what it lacks).

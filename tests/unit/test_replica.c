@@ -41,7 +41,7 @@ static void make_rank(rank_t *r, int eager, const float *start)
     r->tensors[0] = (hpsgd_tensor){.slot = &r->pa, .n = T1, .offset = 0, .travels = 1};
     r->tensors[1] = (hpsgd_tensor){.slot = &r->pb, .n = T2, .offset = T1, .travels = 1};
     r->reg = (hpsgd_registry){.tensors = r->tensors, .count = 2, .fused_floats = NF, .saved_floats = NF};
-    assert_int_equal(hpsgd_replica_init(&r->rep, &r->reg, eager), 0);
+    assert_int_equal(hpsgd_replica_init(&r->rep, &r->reg, eager, 0), 0);
 }
 
 static float live(const rank_t *r, int i) { return r->data[i]; }
@@ -267,7 +267,7 @@ static void test_non_travelling_tensor(void **state)
     r.tensors[1].travels = 0;
     r.tensors[1].offset = 0;
     r.reg.fused_floats = T1;
-    assert_int_equal(hpsgd_replica_init(&r.rep, &r.reg, 0), 0);
+    assert_int_equal(hpsgd_replica_init(&r.rep, &r.reg, 0, 0), 0);
     step(&r, 0, 0);
     float b_before[T2];
     memcpy(b_before, r.b, sizeof b_before);
