@@ -71,7 +71,7 @@ static void test_defaults(void **state)
     hpsgd_options_defaults(&o);
     assert_int_equal(o.present, 0);
     assert_int_equal(o.mode, HPSGD_MODE_HPSGD);
-    assert_int_equal(o.merge, HPSGD_MERGE_RESET);
+    assert_int_equal(o.merge, HPSGD_MERGE_EAGER);
     assert_int_equal(o.interval, 4);
     assert_true(o.max_stale >= 1);
     assert_true(o.chunk_mb == 1);
