@@ -44,7 +44,7 @@ $(TEST_DIR)/test_%: tests/unit/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-dep
 	@mkdir -p $(@D)
 	$(MPICC) $(PLUGIN_CFLAGS) -Itests/unit $< $(DN_LIBS) -lcmocka -o $@
 
-$(TEST_DIR)/test_%: tests/mpi/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-deps
+$(TEST_DIR)/test_%: tests/mpi/test_%.c tests/mpi/mpi_check.h $(PLUGIN_LIB) $(TREE)/darknet | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) $(PLUGIN_CFLAGS) $< $(DN_LIBS) -o $@
 
@@ -63,7 +63,7 @@ COMM_HDRS := plugin/comm.h plugin/comm_internal.h plugin/ring.h plugin/stall.h p
 $(TEST_DIR)/tsan_test_comm: tests/unit/test_comm.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) -lcmocka -pthread -o $@
-$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c $(COMM_SRCS) $(COMM_HDRS) plugin/codec.c plugin/codec.h | test-deps
+$(TEST_DIR)/tsan_test_ring: tests/mpi/test_ring.c tests/mpi/mpi_check.h $(COMM_SRCS) $(COMM_HDRS) plugin/codec.c plugin/codec.h | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Iplugin $< $(COMM_SRCS) plugin/codec.c -pthread -lm -o $@
 

@@ -18,29 +18,10 @@
 #include <string.h>
 
 #include "comm.h"
+#include "mpi_check.h"
 #include "hash.h"
 
-static int failures;
 static hpsgd_comm c;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            ++failures;                                          \
-            fprintf(stderr, "not ok - rank %d: ", c.rank);      \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fprintf(stderr, "\n");                               \
-        }                                                        \
-    } while (0)
-
-static float input(int rank, size_t i)
-{
-    uint64_t x = (uint64_t)(rank + 1) * 0x9E3779B97F4A7C15ULL ^ (i * 0xBF58476D1CE4E5B9ULL);
-    x ^= x >> 31;
-    x *= 0x94D049BB133111EBULL;
-    x ^= x >> 29;
-    return (float)((double)(x >> 11) / (double)(1ULL << 53) * 2.0 - 1.0) * (float)(1 + (i % 7));
-}
 
 int main(void)
 {

@@ -21,28 +21,7 @@
 
 #include "codec.h"
 #include "comm.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                         \
-    do {                                                         \
-        if (!(cond)) {                                           \
-            ++failures;                                          \
-            fprintf(stderr, "not ok - rank %d: ", c.rank);      \
-            fprintf(stderr, __VA_ARGS__);                        \
-            fprintf(stderr, "\n");                               \
-        }                                                        \
-    } while (0)
-
-/* A value with a long mantissa, so summation order shows in the last bits. */
-static float input(int rank, size_t i)
-{
-    uint64_t x = (uint64_t)(rank + 1) * 0x9E3779B97F4A7C15ULL ^ (i * 0xBF58476D1CE4E5B9ULL);
-    x ^= x >> 31;
-    x *= 0x94D049BB133111EBULL;
-    x ^= x >> 29;
-    return (float)((double)(x >> 11) / (double)(1ULL << 53) * 2.0 - 1.0) * (float)(1 + (i % 7));
-}
+#include "mpi_check.h"
 
 /* What the ring computes for element i of a buffer of n floats. */
 static float expected(int nranks, size_t n, size_t chunk, size_t i)
