@@ -52,8 +52,9 @@ $(TEST_DIR)/%: tests/tools/%.c plugin/hash.h | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 $(SAN_FLAGS) -Iplugin $< -o $@ -lm
 
+# stb_image_write.h: in src/ (pjreddie) or 3rdparty/stb/include/ (AlexeyAB).
 $(MKDATA): scripts/mkdata.c $(PRISTINE)/.stamp
-	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I$(PRISTINE)/src $< -o $@ -lm
+	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I$(PRISTINE)/src -I$(PRISTINE)/3rdparty/stb/include $< -o $@ -lm
 
 # SAN=1 also builds the thread hand-off tests (MPI thread and its callers)
 # under ThreadSanitizer: comm.c compiled with them, no Darknet needed.
