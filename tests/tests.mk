@@ -93,7 +93,7 @@ unit: $(UNIT_TESTS)
 
 # The AlexeyAB variant of the same flags, built by a second make (FORK=alexeyab)
 # when the tarball is there; its tests are skipped, one line each, otherwise.
-AB_VARIANT := alexeyab-$(VARIANT)
+AB_VARIANT := alexeyab-$(VARIANT)$(if $(filter 1,$(OPENCV)),-opencv)
 AB_BUILD := $(if $(ALEXEYAB_IF_THERE),alexeyab-test-build)
 .PHONY: alexeyab-test-build fork-test-build
 alexeyab-test-build: | test-deps
