@@ -25,7 +25,8 @@ MKDATA := $(BUILD)/mkdata
 DN_LIBS := -Wl$(,)--start-group $(PLUGIN_LIB) $(TREE)/libdarknet.a -Wl$(,)--end-group -lm -pthread \
            $(if $(filter alexeyab,$(FORK)),-lstdc++) \
            $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64 -lcuda -lcudart -lcublas -lcurand -lstdc++) \
-           $(if $(filter 1,$(CUDNN)),-lcudnn) $(if $(filter 1,$(OPENMP)),-fopenmp)
+           $(if $(filter 1,$(CUDNN)),-lcudnn) $(if $(filter 1,$(OPENMP)),-fopenmp) \
+           $(if $(filter 1,$(DN_OPENCV)),$$(pkg-config --libs opencv4 2>/dev/null || pkg-config --libs opencv))
 
 .PHONY: test-deps
 test-deps: deps
