@@ -13,6 +13,8 @@
 #                        its adapter (plugin/darknet/$(FORK).c)
 #   make FORK=alexeyab [DARKNET_TARBALL=path | DARKNET_SRC=checkout]   the same on
 #                        AlexeyAB/darknet 59596d78 (variant dirs build/alexeyab-*)
+#   make FORK=alexeyab OPENCV=1   with OpenCV (Debian's libopencv-dev, installed
+#                        if missing): mosaic=1 needs it (variant build/alexeyab-cpu-opencv)
 #
 # Darknet's source is never stored here: pjreddie's is the .orig.tar.xz of
 # Debian's source package darknet, fetched into build/ and checked by sha256;
@@ -28,6 +30,7 @@ CUDNN ?= 0
 OPENMP ?= 0
 SAN ?= 0
 DEBUG ?= 0
+OPENCV ?= 0
 CUDA_PATH ?= /usr/local/cuda
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
 # CUDA_ARCH=sm_90 (or "sm_80 sm_90") is short for -gencode arch=compute_90,code=sm_90.
@@ -39,6 +42,9 @@ FORK ?= pjreddie
 ifeq ($(wildcard plugin/darknet/$(FORK).c),)
 $(error FORK=$(FORK): no adapter plugin/darknet/$(FORK).c; supported: $(patsubst plugin/darknet/%.c,%,$(wildcard plugin/darknet/*.c)))
 endif
+# OPENCV=1 applies to AlexeyAB's build only (mosaic=1 needs it there); not
+# tried with pjreddie's 2018 Darknet (written for OpenCV 2/3; Debian 12 has 4.6).
+DN_OPENCV := $(if $(and $(filter alexeyab,$(FORK)),$(filter 1,$(OPENCV))),1,0)
 PATCH_DIR := patches/$(FORK)
 # AlexeyAB/darknet: a tarball of the commit its patches are made for.
 # (ALEXEYAB_TARBALL= is its older name.)
@@ -50,7 +56,7 @@ BUILD := build
 DL := $(BUILD)/dl
 ALEXEYAB_PRISTINE := $(BUILD)/alexeyab-pristine
 PRISTINE := $(if $(DARKNET_SRC),$(BUILD)/darknet-ext,$(if $(filter alexeyab,$(FORK)),$(ALEXEYAB_PRISTINE),$(BUILD)/darknet-pristine))
-VARIANT := $(if $(filter-out pjreddie,$(FORK)),$(FORK)-)$(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(FUZZ_BUILD)),-fuzz)$(if $(DARKNET_SRC),-ext)
+VARIANT := $(if $(filter-out pjreddie,$(FORK)),$(FORK)-)$(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(FUZZ_BUILD)),-fuzz)$(if $(DARKNET_SRC),-ext)$(if $(filter 1,$(DN_OPENCV)),-opencv)
 VDIR := $(BUILD)/$(VARIANT)
 TREE := $(VDIR)/darknet
 PLUGIN_LIB := $(VDIR)/libhpsgd.a
@@ -60,7 +66,12 @@ MPICC ?= mpicc
 
 # Debian packages each target needs; scripts/ensure-packages installs what is missing.
 BUILD_PKGS := gcc make patch xz-utils dpkg-dev libopenmpi-dev openmpi-bin
-TEST_PKGS := $(BUILD_PKGS) g++ libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind gnuplot-nox
+ifeq ($(DN_OPENCV),1)
+BUILD_PKGS += g++ pkg-config libopencv-dev
+endif
+# (make test OPENCV=1 builds AlexeyAB's test build with it: TEST_PKGS.)
+TEST_PKGS := $(BUILD_PKGS) g++ libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind gnuplot-nox \
+             $(if $(filter 1,$(OPENCV)),pkg-config libopencv-dev)
 DEMO_PKGS := $(BUILD_PKGS) dataset-fashion-mnist gnuplot-nox
 # make bench measures its limit with the link kept busy by iperf3.
 BENCH_PKGS := iperf3
@@ -111,7 +122,7 @@ else
 DN_CPP := $(DN_CXX)
 DN_TARGETS := obj darknet
 endif
-DN_MAKE_VARS := CC="$(MPICC)" CPP="$(DN_CPP)" GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(DEBUG) OPENCV=0 \
+DN_MAKE_VARS := CC="$(MPICC)" CPP="$(DN_CPP)" GPU=$(GPU) CUDNN=$(CUDNN) OPENMP=$(OPENMP) DEBUG=$(DEBUG) OPENCV=$(DN_OPENCV) \
                 NVCC=$(CUDA_PATH)/bin/nvcc ARCH="$(CUDA_ARCH)" \
                 HPSGD_CFLAGS="$(SAN_FLAGS) $(if $(SAN_FLAGS),-fno-sanitize=shift) $(if $(filter 1,$(GPU)),-I$(CUDA_PATH)/include)" \
                 HPSGD_LDFLAGS="$(DN_LDFLAGS)"

@@ -14,8 +14,9 @@ data: deps $(MKDATA)
 .PHONY: bench study chunk-sweep scale
 
 # Benchmarks on emulated hosts (root; see scripts/bench): writes BENCHMARKS.md.
+# make bench FORK=alexeyab: the same table for YOLOv4-tiny on AlexeyAB's build.
 bench: deps all $(MKDATA)
-	@scripts/bench
+	@BENCH_FORK=$(FORK) scripts/bench
 
 # All-reduce rate against [hpsgd] chunk_mb (a few minutes): see scripts/chunk-sweep.
 chunk-sweep: deps all $(MKDATA)

@@ -25,7 +25,8 @@ MKDATA := $(BUILD)/mkdata
 DN_LIBS := -Wl$(,)--start-group $(PLUGIN_LIB) $(TREE)/libdarknet.a -Wl$(,)--end-group -lm -pthread \
            $(if $(filter alexeyab,$(FORK)),-lstdc++) \
            $(if $(filter 1,$(GPU)),-L$(CUDA_PATH)/lib64 -L$(CUDA_PATH)/lib64/stubs -Wl$(,)-rpath$(,)$(CUDA_PATH)/lib64 -lcuda -lcudart -lcublas -lcurand -lstdc++) \
-           $(if $(filter 1,$(CUDNN)),-lcudnn) $(if $(filter 1,$(OPENMP)),-fopenmp)
+           $(if $(filter 1,$(CUDNN)),-lcudnn) $(if $(filter 1,$(OPENMP)),-fopenmp) \
+           $(if $(filter 1,$(DN_OPENCV)),$$(pkg-config --libs opencv4 2>/dev/null || pkg-config --libs opencv))
 
 .PHONY: test-deps
 test-deps: deps
@@ -52,8 +53,9 @@ $(TEST_DIR)/%: tests/tools/%.c plugin/hash.h | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 $(SAN_FLAGS) -Iplugin $< -o $@ -lm
 
+# stb_image_write.h: in src/ (pjreddie) or 3rdparty/stb/include/ (AlexeyAB).
 $(MKDATA): scripts/mkdata.c $(PRISTINE)/.stamp
-	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I$(PRISTINE)/src $< -o $@ -lm
+	gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -I$(PRISTINE)/src -I$(PRISTINE)/3rdparty/stb/include $< -o $@ -lm
 
 # SAN=1 also builds the thread hand-off tests (MPI thread and its callers)
 # under ThreadSanitizer: comm.c compiled with them, no Darknet needed.
@@ -92,7 +94,7 @@ unit: $(UNIT_TESTS)
 
 # The AlexeyAB variant of the same flags, built by a second make (FORK=alexeyab)
 # when the tarball is there; its tests are skipped, one line each, otherwise.
-AB_VARIANT := alexeyab-$(VARIANT)
+AB_VARIANT := alexeyab-$(VARIANT)$(if $(filter 1,$(OPENCV)),-opencv)
 AB_BUILD := $(if $(ALEXEYAB_IF_THERE),alexeyab-test-build)
 .PHONY: alexeyab-test-build fork-test-build
 alexeyab-test-build: | test-deps

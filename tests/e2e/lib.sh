@@ -98,7 +98,10 @@ initial_weights() {
     mkdir -p "$dir"
     sed "s/^max_batches=.*/max_batches=$steps/" "$cfg" >"$dir/init.cfg"
     data_file "$data" "$dir" "$dir/init.data"
-    (cd "$dir" && "$DARKNET" "${4:-detector}" train "$dir/init.data" "$dir/init.cfg" >"$dir/log" 2>&1) ||
+    # AlexeyAB's -dont_show: with OpenCV it would open its loss chart's window.
+    local flags=()
+    [ "${FORK:-}" = alexeyab ] && flags=(-dont_show)
+    (cd "$dir" && "$DARKNET" "${4:-detector}" train "$dir/init.data" "$dir/init.cfg" ${flags[@]+"${flags[@]}"} >"$dir/log" 2>&1) ||
         die "could not make initial weights"
     local f
     f=$(ls "$dir"/init*.weights 2>/dev/null | head -1)
