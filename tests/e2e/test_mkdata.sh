@@ -128,6 +128,18 @@ else
     ok "detect: a different seed gives different labels"
 fi
 
+# ------------------------------------------------------------ --classes
+if (cd run3 && "$MKDATA" detect sub --train 30 --valid 5 --size 64 \
+        --classes trouser,fm-bag,7 > ../err/sub.out 2> ../err/sub.err)
+then ok "detect --classes runs"; else notok "detect --classes runs: $(cat err/sub.err)"; fi
+check "detect --classes: names lists the kept classes in order" \
+    [ "$(tr '\n' ' ' < run3/sub/names)" = "fm-trouser fm-bag fm-sneaker " ]
+check "detect --classes: detect.data says classes=3" grep -qx 'classes=3' run3/sub/detect.data
+check "detect --classes: every label is class 0..2" \
+    [ "$(cat run3/sub/labels/*/*.txt | awk '$1 !~ /^[012]$/ { b++ } END { print b + 0 }')" -eq 0 ]
+check "detect --classes: all three classes appear" \
+    [ "$(cat run3/sub/labels/*/*.txt | awk '{ print $1 }' | sort -u | wc -l)" -eq 3 ]
+
 # --------------------------------------------------------------- bad input
 expect_fail() { # expect_fail DESCRIPTION PATTERN COMMAND...
     local d=$1 pat=$2; shift 2
@@ -150,6 +162,10 @@ expect_fail "bad --train value is rejected" "--train" \
     "$MKDATA" detect d2 --train abc
 expect_fail "unknown option is rejected" "--frobnicate" \
     "$MKDATA" detect d2 --frobnicate 1
+expect_fail "--classes rejects an unknown class" "unknown class 'hat'" \
+    "$MKDATA" detect d2 --classes bag,hat
+expect_fail "--classes rejects a class given twice" "given twice" \
+    "$MKDATA" detect d2 --classes bag,8
 touch afile
 expect_fail "unwritable OUTDIR fails and names it" "afile/out" \
     "$MKDATA" detect afile/out --train 1 --valid 1
