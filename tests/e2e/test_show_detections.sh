@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/show-detections: the grid PNG and the text summary from known truth
 # and hand-made detector valid results: a right prediction, a wrong class, a
-# misplaced box and one under the threshold; one-line errors (and no picture)
+# misplaced box, one under the threshold, one box under two classes, and the
+# text of a canvas with many predictions; one-line errors (and no picture)
 # for a missing results file, image or label file and a bad threshold.
 source "$(dirname "$0")/lib.sh"
 SHOW="$ROOT/scripts/show-detections"
@@ -15,7 +16,7 @@ D="$WORK/data"
 mapfile -t imgs < <(head -3 "$D/valid.list")
 mapfile -t names <"$D/names"
 # Truth of canvas 1, in detector valid's pixel corners (1-based), from its label file.
-corners() { awk -v s=64 -v n="$2" 'NR == n { printf "%.2f %.2f %.2f %.2f", ($2 - $4 / 2) * s + 1, ($3 - $5 / 2) * s + 1, ($2 + $4 / 2) * s + 1, ($3 + $5 / 2) * s + 1 }' "$1"; }
+corners() { awk -v s=64 -v n="$2" 'NR == n { printf "%.2f %.2f %.2f %.2f\n", ($2 - $4 / 2) * s + 1, ($3 - $5 / 2) * s + 1, ($2 + $4 / 2) * s + 1, ($3 + $5 / 2) * s + 1 }' "$1"; }
 l1="$D/labels/valid/000001.txt"
 c1=$(awk 'NR == 1 { print $1 }' "$l1")
 wrong=$(((c1 + 1) % 10))
@@ -25,7 +26,10 @@ for n in "${names[@]}"; do : >"$WORK/results/comp4_det_test_$n.txt"; done
     echo "000001 0.900000 $(corners "$l1" 1)"  # right class, right place
     echo "000002 0.100000 1 1 20 20"           # under 25%: not drawn, not counted
 } >>"$WORK/results/comp4_det_test_${names[$c1]}.txt"
-echo "000001 0.600000 $(corners "$l1" 1)" >>"$WORK/results/comp4_det_test_${names[$wrong]}.txt"
+# The same box under a second class (Darknet writes one line per class): only its best class is shown.
+echo "000001 0.300000 $(corners "$l1" 1)" >>"$WORK/results/comp4_det_test_${names[$wrong]}.txt"
+# A second box, 1 px to the right, of the wrong class.
+echo "000001 0.600000 $(corners "$l1" 1 | awk '{ print $1 + 1, $2, $3 + 1, $4 }')" >>"$WORK/results/comp4_det_test_${names[$wrong]}.txt"
 echo "000003 0.500000 1 1 4 4" >>"$WORK/results/comp4_det_test_${names[$c1]}.txt"  # nowhere near a garment
 
 "$SHOW" -o "$WORK/grid.png" -T "test grid" "$D/names" "$WORK/results" "${imgs[@]}" >"$WORK/out" 2>"$WORK/err"
@@ -35,7 +39,7 @@ check "show-detections exits 0 (stderr: $(head -1 "$WORK/err"))" test $rc = 0
 check "a PNG of 2 pairs x 2 rows of 400 px panels plus the title (got $(png_size "$WORK/grid.png"))" \
     bash -c "$(declare -f is_png png_size); is_png '$WORK/grid.png' && test \$(png_size '$WORK/grid.png') = 1600x850"
 short1=${names[$c1]#fm-} shortw=${names[$wrong]#fm-}
-check "canvas 1: the right prediction first, the wrong class marked" \
+check "canvas 1: the right prediction first (its 30% second class left out), the wrong class marked" \
     grep -q "^  000001: truth .*; predicted $short1 90%, $shortw 60% (wrong)\$" "$WORK/out"
 check "canvas 2: the prediction under 25% is left out" grep -q "^  000002: truth .*; predicted nothing\$" "$WORK/out"
 check "canvas 3: a misplaced box is wrong" grep -q "^  000003: truth .*; predicted $short1 50% (wrong)\$" "$WORK/out"
@@ -46,6 +50,14 @@ check "it says where the picture is" grep -qx "show-detections: wrote $WORK/grid
 "$SHOW" -t 0.05 -c 3 -s 200 -o "$WORK/grid5.png" "$D/names" "$WORK/results" "${imgs[@]}" >"$WORK/out5" 2>&1
 check "-t 0.05: the low score is counted too" grep -q "^  000002: truth .*; predicted $short1 10% (wrong)\$" "$WORK/out5"
 check "-c 3 -s 200: one row of 3 pairs of 200 px (got $(png_size "$WORK/grid5.png"))" test "$(png_size "$WORK/grid5.png")" = 1200x250
+
+# Many predictions: the text names the first 6, best first, and counts the rest.
+mkdir -p "$WORK/many"
+for n in "${names[@]}"; do : >"$WORK/many/comp4_det_test_$n.txt"; done
+for i in $(seq 10 19); do echo "000001 0.$i 1 1 $i $i"; done >"$WORK/many/comp4_det_test_${names[$wrong]}.txt"
+"$SHOW" -t 0.1 -o "$WORK/many.png" "$D/names" "$WORK/many" "${imgs[0]}" >"$WORK/outm" 2>&1
+check "many predictions: 6 named, best first, and 4 more" \
+    grep -q "^  000001: truth .*; predicted $shortw 19% (wrong), $shortw 18% (wrong), .*, $shortw 14% (wrong) and 4 more\$" "$WORK/outm"
 
 # expect_error NAME PATTERN ARGS...: exit non-zero, one stderr line matching PATTERN, no picture.
 expect_error() {
