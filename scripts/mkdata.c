@@ -2,13 +2,16 @@
  *
  *   mkdata classify OUTDIR [--train N] [--test N] [--size S]
  *   mkdata detect   OUTDIR [--train N] [--valid N] [--size S] [--seed X]
- *                          [--min-objects A] [--max-objects B]
+ *                          [--min-objects A] [--max-objects B] [--classes LIST]
  *
  * "classify" writes one grayscale PNG per Fashion-MNIST image, laid out the
  * way Darknet's "classifier train" wants it (the class is found by strstr()
  * on the path).  "detect" composes synthetic scenes: a few tinted garments at
  * several scales on a noisy gradient, with YOLO label files, for
- * "detector train".
+ * "detector train".  Training canvases are made from Fashion-MNIST's train
+ * split, the valid ones and heldout.png from its test split.  --classes
+ * (names such as "trouser,bag" or "fm-bag", or label numbers 0-9) keeps
+ * only those garments, numbered 0.. in the order given.
  *
  * The dataset is read from Debian's dataset-fashion-mnist package (or from
  * $MKDATA_FASHION_DIR) through "gzip -dc", so there is no zlib dependency.
@@ -74,7 +77,8 @@ static void usage(void) {
     fputs("usage: mkdata classify OUTDIR [--train N] [--test N] [--size S]\n"
           "       mkdata detect   OUTDIR [--train N] [--valid N] [--size S]"
           " [--seed X]\n"
-          "                       [--min-objects A] [--max-objects B]\n",
+          "                       [--min-objects A] [--max-objects B]"
+          " [--classes LIST]\n",
           stderr);
     exit(2);
 }
@@ -327,6 +331,8 @@ typedef struct {
     long train, test, size;         /* test doubles as --valid for detect */
     uint64_t seed;
     long min_obj, max_obj;
+    int nclasses;                   /* detect: classes kept, in this order */
+    int classes[NCLASSES];
 } options;
 
 static long parse_long(const char *opt, const char *s, long lo, long hi) {
@@ -347,6 +353,31 @@ static uint64_t parse_seed(const char *s) {
     return (uint64_t)v;
 }
 
+/* --classes: a comma-separated list of class names (with or without the
+ * "fm-" prefix) or label numbers, each at most once. */
+static void parse_classes(const char *s, options *o) {
+    char buf[256];
+    if (strlen(s) >= sizeof(buf)) die(2, "--classes: list too long");
+    snprintf(buf, sizeof(buf), "%s", s);
+    o->nclasses = 0;
+    int seen[NCLASSES] = { 0 };
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int c = -1;
+        for (int i = 0; i < NCLASSES && c < 0; i++)
+            if (!strcmp(t, class_names[i]) || !strcmp(t, class_names[i] + 3))
+                c = i;
+        if (c < 0 && t[0] >= '0' && t[0] <= '9' && t[1] == '\0') c = t[0] - '0';
+        if (c < 0)
+            die(2, "--classes: unknown class '%s' (top, trouser, pullover, "
+                "dress, coat, sandal, shirt, sneaker, bag, boot or 0-9)", t);
+        if (seen[c]) die(2, "--classes: '%s' given twice", t);
+        seen[c] = 1;
+        o->classes[o->nclasses++] = c;
+    }
+    if (!o->nclasses) die(2, "--classes: no class in '%s'", s);
+}
+
 static void parse_args(int argc, char **argv, options *o) {
     if (argc < 2) usage();
     o->mode = argv[1];
@@ -361,6 +392,8 @@ static void parse_args(int argc, char **argv, options *o) {
     o->seed = 1;
     o->min_obj = 1;
     o->max_obj = 4;
+    o->nclasses = NCLASSES;
+    for (int i = 0; i < NCLASSES; i++) o->classes[i] = i;
     o->outdir[0] = '\0';
 
     for (int i = 2; i < argc; i++) {
@@ -388,6 +421,8 @@ static void parse_args(int argc, char **argv, options *o) {
             o->min_obj = parse_long(a, v, 0, 32);
         else if (!strcmp(a, "--max-objects") && detect)
             o->max_obj = parse_long(a, v, 1, 32);
+        else if (!strcmp(a, "--classes") && detect)
+            parse_classes(v, o);
         else
             die(2, "unknown option '%s' for %s", a, o->mode);
     }
@@ -606,6 +641,25 @@ static int make_canvas(const split *sp, uint64_t r, int s, int min_obj,
     return placed;
 }
 
+/* The images of the kept classes, labels renumbered 0.. in --classes order
+ * (pixels shared with the full split). */
+static split keep_classes(const split *sp, const options *o) {
+    int map[NCLASSES];
+    for (int i = 0; i < NCLASSES; i++) map[i] = -1;
+    for (int k = 0; k < o->nclasses; k++) map[o->classes[k]] = k;
+    split r;
+    r.n = 0;
+    r.pix = xmalloc((size_t)sp->n * DIGIT * DIGIT);
+    r.lab = xmalloc(sp->n);
+    for (uint32_t i = 0; i < sp->n; i++) {
+        if (map[sp->lab[i]] < 0) continue;
+        memcpy(r.pix + (size_t)r.n * DIGIT * DIGIT,
+               sp->pix + (size_t)i * DIGIT * DIGIT, DIGIT * DIGIT);
+        r.lab[r.n++] = (unsigned char)map[sp->lab[i]];
+    }
+    return r;
+}
+
 static void write_labels(const char *path, const box *b, int n, int s) {
     FILE *f = xfopen(path);
     for (int i = 0; i < n; i++) {
@@ -665,6 +719,12 @@ static void cmd_detect(const options *o) {
     split train, test;
     char path[MAXPATH];
     prepare(out, &train, &test);
+    if (o->nclasses < NCLASSES) {
+        split t = keep_classes(&train, o), v = keep_classes(&test, o);
+        free_dataset(&train, &test);
+        train = t;
+        test = v;
+    }
 
     int s = (int)o->size;
     unsigned char *rgb = xmalloc((size_t)s * s * 3);
@@ -686,13 +746,16 @@ static void cmd_detect(const options *o) {
     write_labels(path, boxes, n, s);
 
     pathf(path, "%s/names", out);
-    write_names(path);
+    FILE *f = xfopen(path);
+    for (int k = 0; k < o->nclasses; k++)
+        fprintf(f, "%s\n", class_names[o->classes[k]]);
+    xfclose(f, path);
 
     pathf(path, "%s/detect.data", out);
-    FILE *f = xfopen(path);
+    f = xfopen(path);
     fprintf(f, "classes=%d\ntrain=%s/train.list\nvalid=%s/valid.list\n"
                "names=%s/names\nbackup=%s/backup\n",
-            NCLASSES, out, out, out, out);
+            o->nclasses, out, out, out, out);
     xfclose(f, path);
 
     free(rgb);

@@ -14,7 +14,7 @@ case $MKDATA in /*) ;; *) MKDATA=$PWD/$MKDATA ;; esac
 [ -x "$MKDATA" ] || { echo "not ok - $MKDATA is not executable"; exit 1; }
 mkdir -p "$SCRATCH"
 cd "$SCRATCH"
-rm -rf cls run1 run2 run3 err
+rm -rf cls run1 run2 run3 err fake split
 mkdir -p run1 run2 run3 err
 
 FAILS=0
@@ -128,6 +128,41 @@ else
     ok "detect: a different seed gives different labels"
 fi
 
+# ------------------------------------------------------------ --classes
+if (cd run3 && "$MKDATA" detect sub --train 30 --valid 5 --size 64 \
+        --classes trouser,fm-bag,7 > ../err/sub.out 2> ../err/sub.err)
+then ok "detect --classes runs"; else notok "detect --classes runs: $(cat err/sub.err)"; fi
+check "detect --classes: names lists the kept classes in order" \
+    [ "$(tr '\n' ' ' < run3/sub/names)" = "fm-trouser fm-bag fm-sneaker " ]
+check "detect --classes: detect.data says classes=3" grep -qx 'classes=3' run3/sub/detect.data
+check "detect --classes: every label is class 0..2" \
+    [ "$(cat run3/sub/labels/*/*.txt | awk '$1 !~ /^[012]$/ { b++ } END { print b + 0 }')" -eq 0 ]
+check "detect --classes: all three classes appear" \
+    [ "$(cat run3/sub/labels/*/*.txt | awk '{ print $1 }' | sort -u | wc -l)" -eq 3 ]
+
+# ------------------------------------------------- which split feeds which
+# A fake dataset whose train split holds only trousers (1) and whose test
+# split only bags (8): training canvases must show trousers, the valid ones
+# and heldout.png bags (never a training image).
+fake_split() { # fake_split DIR PREFIX LABEL
+    { printf '\x00\x00\x08\x03\x00\x00\x00\x0a\x00\x00\x00\x1c\x00\x00\x00\x1c'
+      head -c 7840 /dev/zero | tr '\0' '\377'; } | gzip > "$1/$2-images-idx3-ubyte.gz"
+    { printf '\x00\x00\x08\x01\x00\x00\x00\x0a'
+      printf "\\x0$3%.0s" {1..10}; } | gzip > "$1/$2-labels-idx1-ubyte.gz"
+}
+mkdir -p fake
+fake_split fake train 1
+fake_split fake t10k 8
+if MKDATA_FASHION_DIR="$PWD/fake" "$MKDATA" detect split --train 20 --valid 10 --size 64 \
+        > err/split.out 2> err/split.err
+then ok "detect runs on the fake dataset"; else notok "detect runs on the fake dataset: $(cat err/split.err)"; fi
+check "training canvases come from the train split (all trousers)" \
+    [ "$(cat split/labels/train/*.txt | awk '{ print $1 }' | sort -u | tr -d '\n')" = 1 ]
+check "valid canvases come from the test split (all bags)" \
+    [ "$(cat split/labels/valid/*.txt | awk '{ print $1 }' | sort -u | tr -d '\n')" = 8 ]
+check "heldout.png comes from the test split (all bags)" \
+    [ "$(awk '{ print $1 }' split/heldout.txt | sort -u | tr -d '\n')" = 8 ]
+
 # --------------------------------------------------------------- bad input
 expect_fail() { # expect_fail DESCRIPTION PATTERN COMMAND...
     local d=$1 pat=$2; shift 2
@@ -150,6 +185,10 @@ expect_fail "bad --train value is rejected" "--train" \
     "$MKDATA" detect d2 --train abc
 expect_fail "unknown option is rejected" "--frobnicate" \
     "$MKDATA" detect d2 --frobnicate 1
+expect_fail "--classes rejects an unknown class" "unknown class 'hat'" \
+    "$MKDATA" detect d2 --classes bag,hat
+expect_fail "--classes rejects a class given twice" "given twice" \
+    "$MKDATA" detect d2 --classes bag,8
 touch afile
 expect_fail "unwritable OUTDIR fails and names it" "afile/out" \
     "$MKDATA" detect afile/out --train 1 --valid 1
