@@ -114,3 +114,19 @@ printed_checksum() { sed -n 's/.*final model identical on all [0-9]* ranks\{0,1\
 
 # file_hash WEIGHTS: the plugin's checksum of a weights file's tensors.
 file_hash() { "$WCMP" --hash "$1"; }
+
+# testbed_up TAG NET HOSTS RATE: emulated hosts for this test (scripts/testbed,
+# prefix TAG plus the pid, subnet 10.NET.x), taken down on exit; sets prefix,
+# subnet and testbed. Skips (exit 77) without root or network namespaces.
+testbed_up() {
+    [ "$(id -u)" = 0 ] || { echo "ok - # SKIP the testbed needs root"; exit 77; }
+    prefix="$1$$"
+    prefix=${prefix:0:12}   # ${prefix}br0 must fit in 15 characters
+    subnet="10.$2.$((100 + $$ % 150))"
+    testbed="$ROOT/scripts/testbed"
+    trap '"$testbed" down --prefix "$prefix" >/dev/null 2>&1 || true' EXIT
+    local rc=0
+    "$testbed" up --hosts "$3" --rate "$4" --prefix "$prefix" --subnet "$subnet" >"$WORK/up.log" 2>&1 || rc=$?
+    [ $rc = 77 ] && { echo "ok - # SKIP $(cat "$WORK/up.log")"; exit 77; }
+    [ $rc = 0 ] || die "testbed up failed: $(cat "$WORK/up.log")"
+}

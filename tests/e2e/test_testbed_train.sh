@@ -7,18 +7,7 @@
 # Exit 77 (skip) where network namespaces are not permitted.
 source "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" = 0 ] || { echo "ok - # SKIP the testbed needs root"; exit 77; }
-prefix="hpx$$"
-prefix=${prefix:0:12}
-subnet="10.78.$((100 + $$ % 150))"
-testbed="$ROOT/scripts/testbed"
-cleanup() { "$testbed" down --prefix "$prefix" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
-
-rc=0
-"$testbed" up --hosts 2 --rate 200mbit --prefix "$prefix" --subnet "$subnet" >"$WORK/up.log" 2>&1 || rc=$?
-[ $rc = 77 ] && { echo "ok - # SKIP $(cat "$WORK/up.log")"; exit 77; }
-[ $rc = 0 ] || die "testbed up failed: $(cat "$WORK/up.log")"
+testbed_up hpx 78 2 200mbit
 ok "testbed up: 2 hosts at 200mbit"
 
 detection_data "$WORK/data"
