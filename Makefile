@@ -5,7 +5,7 @@
 #   make OPENMP=1        CPU with OpenMP
 #   make test [SAN=1]    unit, MPI and end-to-end tests (SAN=1: ASan+UBSan)
 #   make demo            the README's main command: 2-rank training on Fashion-MNIST
-#   make bench | chunk-sweep | study [WHAT=ablation|lr]   benchmarks and studies (BENCHMARKS.md)
+#   make bench | chunk-sweep | study [WHAT=cells|ablation|lr|det|compress]   benchmarks and studies (BENCHMARKS.md)
 #   make fuzz            libFuzzer over the [hpsgd] option parser
 #   make patches-check   the patch series applies cleanly to pristine Darknet
 #   make DARKNET_SRC=/path/to/darknet   build from a checkout of pjreddie/darknet 61c9d02e
@@ -73,7 +73,7 @@ endif
 TEST_PKGS := $(BUILD_PKGS) g++ libcmocka-dev faketime dataset-fashion-mnist iproute2 valgrind gnuplot-nox \
              $(if $(filter 1,$(OPENCV)),pkg-config libopencv-dev)
 DEMO_PKGS := $(BUILD_PKGS) dataset-fashion-mnist gnuplot-nox
-# make bench measures its limit with the link kept busy by iperf3.
+# make bench and bench-scale put a round's bytes per step on the links with iperf3.
 BENCH_PKGS := iperf3
 FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
 
@@ -133,8 +133,8 @@ all: $(DARKNET)
 
 # One package check per make run (apt holds a lock): what the goals need.
 NEEDED_PKGS := $(BUILD_PKGS) $(if $(filter test unit,$(MAKECMDGOALS)),$(TEST_PKGS)) \
-               $(if $(filter demo bench study,$(MAKECMDGOALS)),$(DEMO_PKGS) $(TEST_PKGS)) \
-               $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PKGS)) \
+               $(if $(filter demo bench bench-scale study,$(MAKECMDGOALS)),$(DEMO_PKGS) $(TEST_PKGS)) \
+               $(if $(filter bench bench-scale,$(MAKECMDGOALS)),$(BENCH_PKGS)) \
                $(if $(filter fuzz,$(MAKECMDGOALS)),$(FUZZ_PKGS))
 deps:
 	@scripts/ensure-packages $(sort $(NEEDED_PKGS))
