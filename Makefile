@@ -5,7 +5,7 @@
 #   make OPENMP=1        CPU with OpenMP
 #   make test [SAN=1]    unit, MPI and end-to-end tests (SAN=1: ASan+UBSan)
 #   make demo            the README's main command: 2-rank training on Fashion-MNIST
-#   make bench | chunk-sweep | study [WHAT=cells|ablation|lr|det|compress]   benchmarks and studies (BENCHMARKS.md)
+#   make bench | bench-scale | chunk-sweep | scale | study [WHAT=cells|ablation|lr|det|compress]   benchmarks and studies (BENCHMARKS.md)
 #   make fuzz            libFuzzer over the [hpsgd] option parser
 #   make patches-check   the patch series applies cleanly to pristine Darknet
 #   make DARKNET_SRC=/path/to/darknet   build from a checkout of pjreddie/darknet 61c9d02e
