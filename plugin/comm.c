@@ -2,7 +2,7 @@
  * comm.c - the background MPI thread: start-up, the job hand-off,
  * negotiation, broadcast and gather, the stall inspector, shutdown. The ring
  * all-reduce is in ring.c, the hosts and the hierarchical all-reduce in
- * hier.c, Open MPI's own all-reduce in mpi_allreduce.c.
+ * hier.c.
  *
  * Why poll with a short sleep: Open MPI progresses only inside MPI calls, and
  * a blocking wait busy-polls a core that the training thread needs (measured:
@@ -84,6 +84,22 @@ int hpsgd_wait_for(hpsgd_comm *c, int n, MPI_Request *reqs, hpsgd_give_up_fn giv
     }
 }
 
+int hpsgd_wait_some(hpsgd_comm *c, int n, MPI_Request *reqs, int *done, double deadline)
+{
+    long sleep_us = 10;
+    for (;;) {
+        int got = 0;
+        if (MPI_Testsome(n, reqs, &got, done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+            hpsgd_stall_abort(c, "MPI_Testsome failed");
+        if (got == MPI_UNDEFINED) return 0;
+        if (got > 0) return got;
+        hpsgd_check_abort_request(c);
+        if (hpsgd_now() > deadline) return -1;
+        hpsgd_stall_service(c);
+        hpsgd_poll_pause(c, &sleep_us);
+    }
+}
+
 static int past_deadline(hpsgd_comm *c, int n, MPI_Request *reqs, void *deadline)
 {
     (void)c, (void)n, (void)reqs;
@@ -142,7 +158,6 @@ static void run_job(hpsgd_comm *c, const hpsgd_job *job)
     double start = hpsgd_now(), cpu0 = hpsgd_thread_cpu_ms();
     atomic_store(&c->alive_ms, (uint64_t)(1e3 * start));
     c->job_bytes_sent = c->job_bytes_inter = 0;
-    c->job_bytes_estimated = 0;
     ++c->seq;
     hpsgd_negotiate(c, job);
     /* Every rank has joined: the data phase has its own bound. */
@@ -257,7 +272,6 @@ static void *comm_main(void *arg)
     }
     hpsgd_check_abort_request(c);
     hpsgd_stall_stop(c);
-    hpsgd_watchdog_stop(c);
     hpsgd_topo_stop(c);
     MPI_Finalize();
     set_state(c, HPSGD_COMM_STOPPED);
@@ -280,7 +294,8 @@ int hpsgd_comm_start_with(hpsgd_comm *c, const hpsgd_comm_settings *set, char *e
     c->timeout_s = timeout_s;
     c->chunk_bytes = (set->chunk_floats ? set->chunk_floats : 1) * sizeof(float);
     c->hier_requested = set->hierarchical;
-    c->allreduce_mpi = set->allreduce_mpi;
+    c->chunks_in_flight = set->chunks_in_flight > 0 ? set->chunks_in_flight : HPSGD_RING_DEFAULT_IN_FLIGHT;
+    if (c->chunks_in_flight > HPSGD_RING_MAX_IN_FLIGHT) c->chunks_in_flight = HPSGD_RING_MAX_IN_FLIGHT;
     c->poll_us = hpsgd_env_long("HPSGD_POLL_US", 500, 1, 999999);
     c->test_round_delay_us = hpsgd_env_long("HPSGD_TEST_ROUND_DELAY_US", 0, 0, 60000000);
     c->abort_wait_s = 10;

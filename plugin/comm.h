@@ -46,8 +46,7 @@ typedef struct hpsgd_comm_settings {
     int hierarchical;     /* 0: one flat ring; 1: reduce on each host, ring across hosts, broadcast on each
                            * host (hier.c); 2: auto, 1 when there are 2 or more hosts and one of them runs
                            * more than one rank ([hpsgd] hierarchical) */
-    int allreduce_mpi;    /* 1: Open MPI's MPI_Allreduce instead of the ring, float32 and int64 only
-                           * (mpi_allreduce.c; [hpsgd] allreduce=mpi) */
+    int chunks_in_flight; /* chunks a ring works on at once, 1..HPSGD_RING_MAX_IN_FLIGHT; 0: the default */
 } hpsgd_comm_settings;
 
 typedef enum {
@@ -84,14 +83,13 @@ typedef struct hpsgd_comm {
     long test_round_delay_us;   /* tests only: HPSGD_TEST_ROUND_DELAY_US lengthens each round */
     int abort_wait_s;           /* how long a fatal error waits for the MPI thread's MPI_Abort (10) */
     int hier_requested;         /* hpsgd_comm_settings.hierarchical */
-    int allreduce_mpi;          /* hpsgd_comm_settings.allreduce_mpi */
+    int chunks_in_flight;       /* hpsgd_comm_settings.chunks_in_flight */
 
     /* Figures of the last finished job (read after DONE). */
     double job_ms;              /* wall time of the job, negotiation included */
     double job_cpu_ms;          /* CPU time the MPI thread used for it */
     uint64_t job_bytes_sent;    /* every byte this rank sent, to any rank */
     uint64_t job_bytes_inter;   /* of those, to ranks on other hosts (the network) */
-    int job_bytes_estimated;    /* the MPI collective's bytes: nominal 2(n-1)/n, not counted */
     uint64_t jobs_done;
 
     /* Set while the training thread waits for the job: nothing else wants
@@ -113,10 +111,9 @@ typedef struct hpsgd_comm {
     /* MPI thread only. */
     uint64_t seq;               /* jobs started, the same on every rank */
     struct hpsgd_stall *stall;  /* heartbeats (stall.c) */
-    void *ring_scratch;         /* one segment of a chunk, for receiving while adding */
+    void *ring_scratch;         /* one segment of a chunk per chunk in flight, for receiving while adding */
     size_t ring_scratch_bytes;
     struct hpsgd_topo *topo;    /* hosts, the leaders' ring, the node-level buffers (hier.c) */
-    struct hpsgd_watchdog *watchdog; /* bounds MPI_Allreduce (mpi_allreduce.c) */
     int polling_node;           /* in a node-level phase (shared memory): see hpsgd_poll_pause() */
 } hpsgd_comm;
 
@@ -124,7 +121,7 @@ typedef struct hpsgd_comm {
  * (bounded) until it reports rank and size. Returns 0, or -1 with err set. */
 int hpsgd_comm_start_with(hpsgd_comm *c, const hpsgd_comm_settings *s, char *err, size_t errlen);
 
-/* The same with a flat ring (hierarchical=0) and allreduce=ring.
+/* The same with a flat ring (hierarchical=0) and the default chunks in flight.
  * chunk_floats: the all-reduce chunk, in float32 elements (chunk_mb). */
 int hpsgd_comm_start(hpsgd_comm *c, double timeout_s, size_t chunk_floats, char *err, size_t errlen);
 

@@ -9,7 +9,8 @@
 
 #include "comm.h"
 
-enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_RING = 7103, HPSGD_TAG_BEAT = 7104, HPSGD_TAG_NODE = 7105 };
+/* The ring's chunks in flight take HPSGD_TAG_RING + 0 .. HPSGD_RING_MAX_IN_FLIGHT - 1. */
+enum { HPSGD_TAG_READY = 7101, HPSGD_TAG_GO = 7102, HPSGD_TAG_BEAT = 7104, HPSGD_TAG_NODE = 7105, HPSGD_TAG_RING = 7200 };
 
 /* The ranks an algorithm runs over: MPI_COMM_WORLD, or the leaders of the
  * hosts (hier.c). world[i]: the world rank of group rank i (for messages and
@@ -26,13 +27,6 @@ MPI_Datatype hpsgd_element_type(size_t elem_size);
 /* The ring over a group (ring.c); hpsgd_ring_allreduce() is this on the world. */
 void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, size_t count,
                              const hpsgd_wire_type *type, float *lost, double deadline, const char *what);
-
-/* Open MPI's MPI_Allreduce (MPI_SUM, in place) over a group, bounded by a
- * watchdog: past deadline the rank says so on stderr and exits, which ends
- * the job (mpi_allreduce.c). float32 and int64 elements only. */
-void hpsgd_mpi_allreduce(hpsgd_comm *c, const hpsgd_group *g, void *buf, size_t count, const hpsgd_wire_type *type,
-                         double deadline, const char *what);
-void hpsgd_watchdog_stop(hpsgd_comm *c);
 
 /* Hosts: found at start-up (hpsgd_topo_start decides `hierarchical`), freed
  * before MPI_Finalize (hier.c). */
@@ -56,6 +50,11 @@ int hpsgd_wait_for(hpsgd_comm *c, int n, MPI_Request *reqs, hpsgd_give_up_fn giv
 
 /* hpsgd_wait_for() until a deadline on hpsgd_now()'s clock. */
 int hpsgd_wait_all(hpsgd_comm *c, int n, MPI_Request *reqs, double deadline);
+
+/* Polls the n requests (as hpsgd_wait_for) until at least one of them is
+ * done: how many (their indices in done[n]; MPI sets them to
+ * MPI_REQUEST_NULL); 0 when none was pending; -1 past the deadline. */
+int hpsgd_wait_some(hpsgd_comm *c, int n, MPI_Request *reqs, int *done, double deadline);
 
 /* One pause between polls (see comm.c), and a sign of life for the training
  * thread's outer bound. */

@@ -56,8 +56,7 @@ static void wait_round(void *ctx, hpsgd_extras *sum)
     double t = hpsgd_now();
     if (hpsgd_comm_wait(x->comm, err, sizeof err)) hpsgd_fatal("%s", err);
     hpsgd_report_round(x->report, 1e3 * (hpsgd_now() - t), x->comm->job_ms, x->comm->job_cpu_ms,
-                       x->comm->job_bytes_sent, x->comm->job_bytes_inter, x->comm->job_bytes_estimated,
-                       x->rounds->steps_in_flight);
+                       x->comm->job_bytes_sent, x->comm->job_bytes_inter, x->rounds->steps_in_flight);
     t = hpsgd_now();
     hpsgd_codec_decode(&x->codec);
     x->report->total_host_ms += 1e3 * (hpsgd_now() - t);

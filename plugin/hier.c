@@ -16,7 +16,7 @@
  *      own, in local rank order 1, 2, ..., L-1 (acc = in + acc, the ring's
  *      rule), through shared memory;
  *   2. the leaders all-reduce the chunk across hosts: the plugin's ring on
- *      the leaders' communicator, or MPI_Allreduce (allreduce=mpi);
+ *      the leaders' communicator (one chunk, so one in flight);
  *   3. node broadcast: each leader sends the result to its host's ranks.
  * Every addition happens once, in an order fixed by the ranks' places, so G
  * stays bit-identical on every rank. The wire type's own reduce does the
@@ -200,10 +200,8 @@ static void hier_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_w
         c->polling_node = 1;
         node_reduce(&h, chunk, len, chunk_lost);
         c->polling_node = 0;
-        if (t->leaders.comm != MPI_COMM_NULL && t->leaders.size > 1) {
-            if (c->allreduce_mpi) hpsgd_mpi_allreduce(c, &t->leaders, chunk, len, type, deadline, what);
-            else hpsgd_ring_allreduce_in(c, &t->leaders, chunk, len, type, chunk_lost, deadline, what);
-        }
+        if (t->leaders.comm != MPI_COMM_NULL && t->leaders.size > 1)
+            hpsgd_ring_allreduce_in(c, &t->leaders, chunk, len, type, chunk_lost, deadline, what);
         c->polling_node = 1;
         node_bcast(&h, chunk, len);
         c->polling_node = 0;
@@ -216,7 +214,6 @@ void hpsgd_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_ty
     hpsgd_group world = {MPI_COMM_WORLD, c->rank, c->size, NULL};
     if (c->size == 1 || count == 0) return;
     if (c->hierarchical) hier_allreduce(c, buf, count, type, lost, deadline, what);
-    else if (c->allreduce_mpi) hpsgd_mpi_allreduce(c, &world, buf, count, type, deadline, what);
     else hpsgd_ring_allreduce_in(c, &world, buf, count, type, lost, deadline, what);
 }
 

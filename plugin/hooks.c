@@ -130,7 +130,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
 {
     char err[1024];
     hpsgd_comm_settings cs = {P.opt.timeout, (size_t)(P.opt.chunk_mb * 1024 * 1024 / sizeof(float)),
-                              (int)P.opt.hierarchical, P.opt.allreduce == HPSGD_ALLREDUCE_MPI};
+                              (int)P.opt.hierarchical, P.opt.chunks_in_flight};
     if (hpsgd_comm_start_with(&P.comm, &cs, err, sizeof err)) hpsgd_fatal("cannot start MPI: %s", err);
     hpsgd_at_exit(comm_cleanup, &P.comm);
     int rank = P.comm.rank, size = P.comm.size;
@@ -183,11 +183,11 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
         snprintf(mode, sizeof mode, "average interval=%d", P.opt.interval);
     else
         snprintf(mode, sizeof mode, "sync");
-    hpsgd_note("%d rank%s on %d host%s, mode=%s, %.2f MB per round (compress=%s, hierarchical=%d, allreduce=%s), "
+    hpsgd_note("%d rank%s on %d host%s, mode=%s, %.2f MB per round (compress=%s, hierarchical=%d, chunks_in_flight=%d), "
                "learning rate x%.3g (lr_scale=%s) = %g, seed %lu, iteration %ld%s",
                size, size > 1 ? "s" : "", P.comm.nodes, P.comm.nodes > 1 ? "s" : "", mode,
                P.rep.n * (double)P.exchange.codec.type->elem_size / 1e6, hpsgd_compress_name(P.opt.compress),
-               P.comm.hierarchical, hpsgd_allreduce_name(P.opt.allreduce), scale, hpsgd_lr_scale_name(P.opt.lr_scale),
+               P.comm.hierarchical, P.comm.chunks_in_flight, scale, hpsgd_lr_scale_name(P.opt.lr_scale),
                rate, seed, P.cur_iter, hpsgd_replica_on_device(&P.rep) ? ", merging on the GPU" : "");
     if (rank == 0) {
         hpsgd_checkpoint_saver_start(&P.ckpt);
@@ -338,7 +338,7 @@ void hpsgd_train_end(network *net)
     hpsgd_dn_set_seen(net, P.rounds.merged_seen);
     /* Every rank's bytes to other hosts, for the summary's per-round figure. */
     uint64_t *inter = hpsgd_gather(&P.comm, &P.report.total_bytes_inter, sizeof *inter, "end-of-training byte count");
-    hpsgd_wire_report wire = {0, P.comm.nodes, P.comm.hierarchical, hpsgd_allreduce_name(P.opt.allreduce)};
+    hpsgd_wire_report wire = {0, P.comm.nodes, P.comm.hierarchical};
     for (int r = 0; r < P.comm.size; ++r) wire.inter_mb_all_ranks += (double)inter[r] / 1e6;
     free(inter);
     hpsgd_report_summary(&P.report, P.rounds.merges, P.rounds.steps_overlapped, P.rounds.rounds_hidden,

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ring.h"
 #include "utils.h"
 
 typedef enum { KEY_ENUM, KEY_INT, KEY_ULONG, KEY_REAL, KEY_PATH } key_kind;
@@ -40,7 +41,6 @@ static const char *const lr_scale_names[] = {"none", "linear", "sqrt", NULL};
 static const char *const print_names[] = {"rank0", "all", NULL};
 static const char *const compress_names[] = {"none", "fp16", NULL};
 static const char *const hierarchical_names[] = {"0", "1", "auto", NULL};
-static const char *const allreduce_names[] = {"ring", "mpi", NULL};
 
 #define AT(f) offsetof(hpsgd_options, f)
 static const key_spec keys[] = {
@@ -60,22 +60,21 @@ static const key_spec keys[] = {
     {"print", KEY_ENUM, AT(print_all), print_names, 0, 0, 0, NULL},
     {"compress", KEY_ENUM, AT(compress), compress_names, 0, 0, 0, NULL},
     {"hierarchical", KEY_ENUM, AT(hierarchical), hierarchical_names, 0, 0, 0, NULL},
-    {"allreduce", KEY_ENUM, AT(allreduce), allreduce_names, 0, 0, 0, NULL},
+    {"chunks_in_flight", KEY_INT, AT(chunks_in_flight), NULL, 1, HPSGD_RING_MAX_IN_FLIGHT, 0,
+     "a ring works on at least one chunk"},
 };
 #undef AT
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 /* KEY_ENUM fields are written as int. */
 _Static_assert(sizeof(hpsgd_mode) == sizeof(int) && sizeof(hpsgd_merge) == sizeof(int) &&
                    sizeof(hpsgd_shard) == sizeof(int) && sizeof(hpsgd_lr_scale) == sizeof(int) &&
-                   sizeof(hpsgd_compress) == sizeof(int) && sizeof(hpsgd_hierarchical) == sizeof(int) &&
-                   sizeof(hpsgd_allreduce) == sizeof(int),
+                   sizeof(hpsgd_compress) == sizeof(int) && sizeof(hpsgd_hierarchical) == sizeof(int),
                "enum keys are stored as int");
 
 const char *hpsgd_mode_name(hpsgd_mode m) { return mode_names[m]; }
 const char *hpsgd_merge_name(hpsgd_merge m) { return merge_names[m]; }
 const char *hpsgd_lr_scale_name(hpsgd_lr_scale s) { return lr_scale_names[s]; }
 const char *hpsgd_compress_name(hpsgd_compress c) { return compress_names[c]; }
-const char *hpsgd_allreduce_name(hpsgd_allreduce a) { return allreduce_names[a]; }
 
 void hpsgd_options_defaults(hpsgd_options *o)
 {
@@ -105,7 +104,7 @@ void hpsgd_options_defaults(hpsgd_options *o)
     o->print_all = 0;
     o->compress = HPSGD_COMPRESS_NONE;
     o->hierarchical = HPSGD_HIER_AUTO;
-    o->allreduce = HPSGD_ALLREDUCE_RING;
+    o->chunks_in_flight = HPSGD_RING_DEFAULT_IN_FLIGHT;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -278,13 +277,6 @@ static int read_section(hpsgd_options *o, const char *cfgfile, char *err, size_t
         free(line);
     }
     fclose(f);
-    /* Open MPI's all-reduce sums float32 in an order of its own: it cannot
-     * carry the fp16 codec's decode-add-encode with error feedback. */
-    if (rc == 0 && o->allreduce == HPSGD_ALLREDUCE_MPI && o->compress != HPSGD_COMPRESS_NONE)
-        rc = fail(err, errlen,
-                  "%s: [hpsgd] allreduce=mpi: Open MPI's all-reduce takes full-precision changes only, not compress=%s; "
-                  "allowed: allreduce=ring with compress=%s, or allreduce=mpi with compress=none",
-                  cfgfile, compress_names[o->compress], compress_names[o->compress]);
     return rc;
 }
 

@@ -13,7 +13,6 @@ typedef enum { HPSGD_LR_NONE, HPSGD_LR_LINEAR, HPSGD_LR_SQRT } hpsgd_lr_scale;
 typedef enum { HPSGD_COMPRESS_NONE, HPSGD_COMPRESS_FP16 } hpsgd_compress;
 /* The value's index in the key's choices is its meaning: "0", "1", "auto". */
 typedef enum { HPSGD_HIER_OFF, HPSGD_HIER_ON, HPSGD_HIER_AUTO } hpsgd_hierarchical;
-typedef enum { HPSGD_ALLREDUCE_RING, HPSGD_ALLREDUCE_MPI } hpsgd_allreduce;
 
 #define HPSGD_PATH_MAX 4096
 
@@ -35,7 +34,7 @@ typedef struct hpsgd_options {
     int print_all;          /* every rank prints Darknet's lines, not only rank 0 */
     hpsgd_compress compress; /* the change on the wire: float32, or binary16 with error feedback (codec.h) */
     hpsgd_hierarchical hierarchical; /* reduce on each host first, then across hosts (hier.c); auto: see hier.h */
-    hpsgd_allreduce allreduce; /* the plugin's ring, or Open MPI's MPI_Allreduce (float32 only) */
+    int chunks_in_flight;   /* chunks the ring works on at once (ring.c) */
 } hpsgd_options;
 
 void hpsgd_options_defaults(hpsgd_options *o);
@@ -59,6 +58,5 @@ const char *hpsgd_mode_name(hpsgd_mode m);
 const char *hpsgd_merge_name(hpsgd_merge m);
 const char *hpsgd_lr_scale_name(hpsgd_lr_scale s);
 const char *hpsgd_compress_name(hpsgd_compress c);
-const char *hpsgd_allreduce_name(hpsgd_allreduce a);
 
 #endif

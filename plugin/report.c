@@ -24,10 +24,9 @@ int hpsgd_report_start(hpsgd_report *m, double seen, const char *path)
 }
 
 void hpsgd_report_round(hpsgd_report *m, double waited_ms, double allreduce_ms, double cpu_ms, uint64_t bytes_sent,
-                        uint64_t bytes_inter, int bytes_estimated, long steps)
+                        uint64_t bytes_inter, long steps)
 {
     m->total_bytes_inter += bytes_inter;
-    if (bytes_estimated > m->bytes_estimated) m->bytes_estimated = bytes_estimated;
     m->wait_ms += waited_ms;
     m->total_wait_ms += waited_ms;
     m->round_allreduce_ms = allreduce_ms;
@@ -63,13 +62,9 @@ void hpsgd_report_summary(const hpsgd_report *m, long merges, long steps_overlap
     double wall = hpsgd_now() - m->t0;
     double rounds = m->rounds > 0 ? (double)m->rounds : 1;
     char inter[200];
-    if (m->bytes_estimated == 2)
-        snprintf(inter, sizeof inter, "to other hosts: not counted (allreduce=mpi over %d hosts), %d hosts, hierarchical=%d, "
-                 "allreduce=%s, MPI's bytes estimated", w->hosts, w->hosts, w->hierarchical, w->allreduce);
-    else
-        snprintf(inter, sizeof inter, "%.3f MB to other hosts; all ranks %.3f MB to other hosts per round, %d host%s, "
-                 "hierarchical=%d, allreduce=%s%s", m->total_bytes_inter / 1e6, w->inter_mb_all_ranks / rounds, w->hosts,
-                 w->hosts == 1 ? "" : "s", w->hierarchical, w->allreduce, m->bytes_estimated ? ", MPI's bytes estimated" : "");
+    snprintf(inter, sizeof inter, "%.3f MB to other hosts; all ranks %.3f MB to other hosts per round, %d host%s, "
+             "hierarchical=%d", m->total_bytes_inter / 1e6, w->inter_mb_all_ranks / rounds, w->hosts,
+             w->hosts == 1 ? "" : "s", w->hierarchical);
     hpsgd_note("%ld rounds in %.1f s: all-reduce %.1f ms per round (MPI thread CPU %.0f%% of a core while busy), "
                "training waited %.1f s (%.1f%%), host work %.2f ms per merge, %.3f MB sent (%s), %ld local steps ran "
                "while a round was pending, %ld rounds finished before they were needed, overhead %.1f MB for a %.1f MB "

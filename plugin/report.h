@@ -28,14 +28,12 @@ typedef struct hpsgd_report {
     double total_host_ms;     /* diff, add and copy at merge points, and the codec's encode and decode */
     uint64_t total_bytes_sent;
     uint64_t total_bytes_inter; /* of those, to ranks on other hosts */
-    int bytes_estimated;      /* allreduce=mpi: 1 nominal bytes; 2 and which crossed hosts unknown */
 } hpsgd_report;
 
 /* Where the rounds' bytes went, over all ranks (hooks.c gathers it at the end). */
 typedef struct hpsgd_wire_report {
     double inter_mb_all_ranks; /* MB all ranks sent to other hosts in all rounds */
     int hosts, hierarchical;
-    const char *allreduce;     /* "ring" | "mpi" */
 } hpsgd_wire_report;
 
 /* Starts the clocks; path: the CSV to write ("" = none). Returns 0 or -1 (errno). */
@@ -43,7 +41,7 @@ int hpsgd_report_start(hpsgd_report *m, double seen, const char *path);
 
 /* A finished round: its wait on the training thread and the MPI thread's figures. */
 void hpsgd_report_round(hpsgd_report *m, double waited_ms, double allreduce_ms, double cpu_ms, uint64_t bytes_sent,
-                        uint64_t bytes_inter, int bytes_estimated, long steps);
+                        uint64_t bytes_inter, long steps);
 
 /* After Darknet's iteration line: on rank 0 (print) the plugin's line and a
  * CSV row; on every rank the per-iteration figures start again. */

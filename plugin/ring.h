@@ -31,10 +31,16 @@ extern const hpsgd_wire_type hpsgd_wire_f32;
 /* int64 elements, exact sums: the counters beside the model. */
 extern const hpsgd_wire_type hpsgd_wire_i64;
 
+/* Chunks in flight ([hpsgd] chunks_in_flight): the most a ring works on at
+ * once (one tag each), and the default, measured (BENCHMARKS.md, make
+ * chunk-sweep): MEASURED. */
+#define HPSGD_RING_MAX_IN_FLIGHT 16
+#define HPSGD_RING_DEFAULT_IN_FLIGHT 4
+
 struct hpsgd_comm;
 
 /* All-reduces count elements of buf in chunks of c->chunk_bytes, in place,
- * on the MPI thread. lost: NULL, or count floats beside buf that receive
+ * on the MPI thread, c->chunks_in_flight chunks at a time. lost: NULL, or count floats beside buf that receive
  * what this rank's reductions dropped (the codec's residual). A stall past
  * deadline aborts the job (comm.c). */
 void hpsgd_ring_allreduce(struct hpsgd_comm *c, void *buf, size_t count, const hpsgd_wire_type *type, float *lost,

@@ -60,7 +60,7 @@ $(MKDATA): scripts/mkdata.c $(PRISTINE)/.stamp
 # SAN=1 also builds the thread hand-off tests (MPI thread and its callers)
 # under ThreadSanitizer: comm.c compiled with them, no Darknet needed.
 TSAN_TESTS := $(if $(filter 1,$(SAN)),$(TEST_DIR)/tsan_test_comm $(TEST_DIR)/tsan_test_ring)
-COMM_SRCS := plugin/comm.c plugin/ring.c plugin/stall.c plugin/hier.c plugin/mpi_allreduce.c
+COMM_SRCS := plugin/comm.c plugin/ring.c plugin/stall.c plugin/hier.c
 COMM_HDRS := plugin/comm.h plugin/comm_internal.h plugin/ring.h plugin/stall.h plugin/util.h
 $(TEST_DIR)/tsan_test_comm: tests/unit/test_comm.c $(COMM_SRCS) $(COMM_HDRS) | test-deps
 	@mkdir -p $(@D)

@@ -50,8 +50,7 @@ timeout=|x.cfg:[0-9]+: \[hpsgd\] timeout=: empty value
 colour=blue|x.cfg:[0-9]+: \[hpsgd\] colour=blue: unknown key
 mode=sync\nmode=sync|x.cfg:[0-9]+: \[hpsgd\] mode=sync: key given twice
 hierarchical=yes|x.cfg:[0-9]+: \[hpsgd\] hierarchical=yes: unknown value; allowed: 0 \| 1 \| auto
-allreduce=nccl|x.cfg:[0-9]+: \[hpsgd\] allreduce=nccl: unknown value; allowed: ring \| mpi
-allreduce=mpi\ncompress=fp16|x.cfg: \[hpsgd\] allreduce=mpi: Open MPI's all-reduce takes full-precision changes only, not compress=fp16
+chunks_in_flight=0|x.cfg:[0-9]+: \[hpsgd\] chunks_in_flight=0: .*an integer from 1 to 16
 EOF
 
 # [hpsgd] twice, and [hpsgd] before [net].

@@ -9,9 +9,10 @@
  * 1 float to several chunks, and that broadcast and gather move the right
  * bytes. The same for 16-bit elements (compress=fp16, codec.c): the sum is
  * decoded, added in float32 and re-encoded in that order, and each rank's
- * `lost` holds exactly what its own additions rounded away. The ring is the
- * flat one (hpsgd_comm_start: hierarchical=0, allreduce=ring); hier.c's
- * two-level all-reduce is test_hier.c's. Prints TAP-like lines; exits
+ * `lost` holds exactly what its own additions rounded away. All of it with
+ * 1, 3 and 16 chunks in flight (up to 7 chunks per buffer): the bits must
+ * not depend on it. The ring is the flat one (hpsgd_comm_start:
+ * hierarchical=0); hier.c's two-level all-reduce is test_hier.c's. Prints TAP-like lines; exits
  * non-zero on any failure.
  */
 #include <stdint.h>
@@ -94,10 +95,38 @@ static void check_f16(hpsgd_comm *cp, size_t chunk_floats)
         CHECK(sent + 2 * (size_t)c.size * sizeof(uint16_t) * 2 >= want && sent <= want + 4 * (size_t)c.size * 2,
               "16-bit n=%zu: sent %llu bytes, expected about %zu", n, (unsigned long long)sent, want);
         if (c.rank == 0 && bad == 0 && badlost == 0)
-            printf("ok - 16-bit all-reduce of %zu elements on %d ranks: fixed-order bits, rounding fed back\n", n,
-                   c.size);
+            printf("ok - 16-bit all-reduce of %zu elements on %d ranks, %d chunks in flight: fixed-order bits, "
+                   "rounding fed back\n", n, c.size, cp->chunks_in_flight);
         free(buf);
         free(lost);
+    }
+}
+
+static void check_f32(hpsgd_comm *cp, size_t chunk)
+{
+    hpsgd_comm c = *cp; /* for CHECK's rank */
+    const size_t sizes[] = {1, 3, 7, 1000, 1023, 1025, 49999, 50000, 50001, 123457, 300007};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
+        size_t n = sizes[s];
+        float *buf = allreduce_round(cp, n, s + 1);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < n; ++i) {
+            float e = expected(c.size, n, chunk, i);
+            if (memcmp(&e, &buf[i], sizeof e)) {
+                if (!bad) first = i;
+                ++bad;
+            }
+        }
+        CHECK(bad == 0, "n=%zu: %zu elements differ from the fixed-order sum, first at %zu (%.9g vs %.9g)", n, bad,
+              first, bad ? buf[first] : 0.0f, bad ? expected(c.size, n, chunk, first) : 0.0f);
+        uint64_t sent = cp->job_bytes_sent;
+        size_t want = 2 * (size_t)(c.size - 1) * (n / c.size) * sizeof(float);
+        CHECK(sent + 2 * (size_t)c.size * sizeof(float) * 2 >= want, "n=%zu: sent %llu bytes, expected about %zu", n,
+              (unsigned long long)sent, want);
+        if (c.rank == 0 && bad == 0)
+            printf("ok - all-reduce of %zu floats on %d ranks, %d chunks in flight: fixed-order bits\n", n, c.size,
+                   c.chunks_in_flight);
+        free(buf);
     }
 }
 
@@ -114,32 +143,16 @@ int main(void)
         fprintf(stderr, "run with at least 2 ranks\n");
         return 1;
     }
-    CHECK(c.hierarchical == 0 && c.allreduce_mpi == 0, "not the flat ring: hierarchical=%d allreduce_mpi=%d",
-          c.hierarchical, c.allreduce_mpi);
+    CHECK(c.hierarchical == 0, "not the flat ring: hierarchical=%d", c.hierarchical);
 
-    const size_t sizes[] = {1, 3, 7, 1000, 1023, 1025, 49999, 50000, 50001, 123457, 300007};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
-        size_t n = sizes[s];
-        float *buf = allreduce_round(&c, n, s + 1);
-        size_t bad = 0, first = 0;
-        for (size_t i = 0; i < n; ++i) {
-            float e = expected(c.size, n, chunk, i);
-            if (memcmp(&e, &buf[i], sizeof e)) {
-                if (!bad) first = i;
-                ++bad;
-            }
-        }
-        CHECK(bad == 0, "n=%zu: %zu elements differ from the fixed-order sum, first at %zu (%.9g vs %.9g)", n, bad,
-              first, bad ? buf[first] : 0.0f, bad ? expected(c.size, n, chunk, first) : 0.0f);
-        uint64_t sent = c.job_bytes_sent;
-        size_t want = 2 * (size_t)(c.size - 1) * (n / c.size) * sizeof(float);
-        CHECK(sent + 2 * (size_t)c.size * sizeof(float) * 2 >= want, "n=%zu: sent %llu bytes, expected about %zu", n,
-              (unsigned long long)sent, want);
-        if (c.rank == 0 && bad == 0) printf("ok - all-reduce of %zu floats on %d ranks: fixed-order bits\n", n, c.size);
-        free(buf);
+    /* The setting is read by the MPI thread at each job; set between jobs
+     * (the hand-off's lock orders it), as a new job would start with it. */
+    const int in_flight[] = {1, 3, HPSGD_RING_MAX_IN_FLIGHT};
+    for (size_t f = 0; f < sizeof in_flight / sizeof in_flight[0]; ++f) {
+        c.chunks_in_flight = in_flight[f];
+        check_f32(&c, chunk);
+        check_f16(&c, chunk);
     }
-
-    check_f16(&c, chunk);
 
     /* Broadcast from rank 0 and gather from everyone. */
     uint64_t word = c.rank == 0 ? 0xC0FFEEULL : 0;

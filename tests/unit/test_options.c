@@ -16,6 +16,7 @@
 #include "option_list.h"
 #include "darknet/fork.h"
 #include "options.h"
+#include "ring.h"
 
 /* Darknet's parser.c section and its release function (not in a header). */
 typedef struct {
@@ -86,7 +87,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.print_all, 0);
     assert_int_equal(o.compress, HPSGD_COMPRESS_NONE);
     assert_int_equal(o.hierarchical, HPSGD_HIER_AUTO);
-    assert_int_equal(o.allreduce, HPSGD_ALLREDUCE_RING);
+    assert_int_equal(o.chunks_in_flight, HPSGD_RING_DEFAULT_IN_FLIGHT);
 }
 
 static void test_every_key(void **state)
@@ -96,7 +97,7 @@ static void test_every_key(void **state)
     char err[512];
     int rc = parse_body("mode=average\nmerge=eager\ninterval=7\nmax_stale=0\nchunk_mb=0.5\nstats=0\nseed=4294967295\n"
                         "shard=none\nverify=3\ntimeout=2.5\nlog=build/x.csv\nlr_scale=sqrt\nloader_threads=3\nprint=all\n"
-                        "compress=fp16\nhierarchical=1\nallreduce=ring",
+                        "compress=fp16\nhierarchical=1\nchunks_in_flight=16",
                         &o, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(o.present, 1);
@@ -116,12 +117,13 @@ static void test_every_key(void **state)
     assert_int_equal(o.print_all, 1);
     assert_int_equal(o.compress, HPSGD_COMPRESS_FP16);
     assert_int_equal(o.hierarchical, HPSGD_HIER_ON);
-    assert_int_equal(o.allreduce, HPSGD_ALLREDUCE_RING);
-    assert_int_equal(parse_body("hierarchical=0\nallreduce=mpi", &o, err, sizeof err), 0);
+    assert_int_equal(o.chunks_in_flight, 16);
+    assert_int_equal(parse_body("hierarchical=0\nchunks_in_flight=1", &o, err, sizeof err), 0);
     assert_int_equal(o.hierarchical, HPSGD_HIER_OFF);
-    assert_int_equal(o.allreduce, HPSGD_ALLREDUCE_MPI);
-    assert_int_equal(parse_body("hierarchical=auto\nallreduce=mpi\ncompress=none", &o, err, sizeof err), 0);
+    assert_int_equal(o.chunks_in_flight, 1);
+    assert_int_equal(parse_body("hierarchical=auto\ncompress=none", &o, err, sizeof err), 0);
     assert_int_equal(o.hierarchical, HPSGD_HIER_AUTO);
+    assert_int_equal(o.chunks_in_flight, HPSGD_RING_DEFAULT_IN_FLIGHT);
 
     assert_int_equal(parse_body("mode=sync\nlr_scale=none\nshard=rank\nprint=rank0\ncompress=none", &o, err, sizeof err), 0);
     assert_int_equal(o.compress, HPSGD_COMPRESS_NONE);
@@ -152,9 +154,12 @@ static const bad_case bad_cases[] = {
     {"compress=bf16", {"compress=bf16: unknown value", "none | fp16", NULL}},
     {"hierarchical=yes", {"hierarchical=yes: unknown value", "allowed: 0 | 1 | auto", NULL}},
     {"hierarchical=2", {"hierarchical=2: unknown value", NULL}},
-    {"allreduce=nccl", {"allreduce=nccl: unknown value", "allowed: ring | mpi", NULL}},
-    {"allreduce=mpi\ncompress=fp16", {"[hpsgd] allreduce=mpi: Open MPI's all-reduce takes full-precision changes only",
-                                      "not compress=fp16", NULL}},
+    {"allreduce=mpi", {"allreduce=mpi: unknown key", NULL}},
+    {"chunks_in_flight=0",
+     {"chunks_in_flight=0: zero is meaningless here (a ring works on at least one chunk)", "an integer from 1 to 16",
+      NULL}},
+    {"chunks_in_flight=17", {"chunks_in_flight=17: out of range", NULL}},
+    {"chunks_in_flight=two", {"chunks_in_flight=two: not an integer", NULL}},
     {"interval=abc", {"interval=abc: not an integer", "an integer from 1 to 1000000", NULL}},
     {"interval=0", {"interval=0: zero is meaningless here (a round needs at least one step)", NULL}},
     {"interval=-3", {"interval=-3: negative", NULL}},
