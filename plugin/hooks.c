@@ -178,7 +178,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
 
     char mode[64];
     if (P.opt.mode == HPSGD_MODE_HPSGD)
-        snprintf(mode, sizeof mode, "hpsgd merge=%s max_stale=%d", hpsgd_merge_name(P.opt.merge), P.opt.max_stale);
+        snprintf(mode, sizeof mode, "hpsgd merge=%s max_stale=%d", hpsgd_merge_name(P.opt.merge), P.rounds.max_stale);
     else if (P.opt.mode == HPSGD_MODE_AVERAGE)
         snprintf(mode, sizeof mode, "average interval=%d", P.opt.interval);
     else

@@ -87,12 +87,7 @@ void hpsgd_options_defaults(hpsgd_options *o)
      * momentum at a large rate; eager keeps that change in the replica. */
     o->merge = HPSGD_MERGE_EAGER;
     o->interval = 4;
-    /* Measured (BENCHMARKS.md, make study WHAT=ablation, 4 ranks, 5 paired
-     * seeds): with eager, max_stale=2 trailed sync by 2.2 points of held-out
-     * top-1, max_stale=1 by 0.2; on 2 ranks 1 was as good as 2. 1 still
-     * overlaps a step with each round; the wall-time cost is measured in
-     * BENCHMARKS.md (make bench, the study's budget runs). */
-    o->max_stale = 1;
+    o->max_stale = HPSGD_MAX_STALE_AUTO; /* 2 or 1 by the ranks: options.h */
     /* Measured on a 120 Mbit/s testbed link (make chunk-sweep, README): 1 MB
      * chunks kept the link within noise of one 35 MB chunk (106-108 vs
      * 103-113 Mbit/s) with the ring's receive buffer at chunk/N. */

@@ -13,7 +13,7 @@ void hpsgd_rounds_init(hpsgd_rounds *r, const hpsgd_options *o, int nranks, size
 {
     *r = (hpsgd_rounds){0};
     r->mode = o->mode;
-    r->max_stale = o->max_stale;
+    r->max_stale = hpsgd_max_stale_for(o, nranks);
     r->interval = o->interval;
     r->nranks = nranks;
     r->lossy = o->compress != HPSGD_COMPRESS_NONE;

@@ -74,7 +74,15 @@ static void test_defaults(void **state)
     assert_int_equal(o.mode, HPSGD_MODE_HPSGD);
     assert_int_equal(o.merge, HPSGD_MERGE_EAGER);
     assert_int_equal(o.interval, 4);
-    assert_true(o.max_stale >= 1);
+    assert_int_equal(o.max_stale, HPSGD_MAX_STALE_AUTO);
+    assert_int_equal(hpsgd_max_stale_for(&o, 1), 2);
+    assert_int_equal(hpsgd_max_stale_for(&o, 2), 2);
+    assert_int_equal(hpsgd_max_stale_for(&o, 3), 1);
+    assert_int_equal(hpsgd_max_stale_for(&o, 64), 1);
+    o.max_stale = 0;
+    assert_int_equal(hpsgd_max_stale_for(&o, 64), 0);
+    o.max_stale = 5;
+    assert_int_equal(hpsgd_max_stale_for(&o, 2), 5);
     assert_true(o.chunk_mb == 1);
     assert_int_equal(o.stats, 1);
     assert_int_equal(o.seed, 0);
