@@ -13,6 +13,7 @@
 
 #include "darknet/fork.h"
 #include "options.h"
+#include "ring.h"
 
 typedef struct {
     char *type;
@@ -39,8 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hpsgd_options_defaults(&o);
     if (hpsgd_options_take_sections(&o, path, sections, err, sizeof err) == 0 && o.present) {
         /* Accepted values must be inside their documented ranges. */
-        if (o.interval < 1 || o.max_stale < 0 || o.chunk_mb < 0.0625 || o.chunk_mb > 4096 || o.timeout <= 0 ||
-            o.stats < 0 || o.stats > 1 || o.loader_threads < 0 || o.loader_threads > 256)
+        if (o.interval < 1 || (o.max_stale < 0 && o.max_stale != HPSGD_MAX_STALE_AUTO) || o.chunk_mb < 0.0625 ||
+            o.chunk_mb > 4096 || o.timeout <= 0 || o.stats < 0 || o.stats > 1 || o.loader_threads < 0 ||
+            o.loader_threads > 256 || o.chunks_in_flight < 1 || o.chunks_in_flight > HPSGD_RING_MAX_IN_FLIGHT)
             abort();
     } else if (strchr(err, '\n')) {
         abort(); /* errors are one line */
