@@ -45,6 +45,9 @@ $(TEST_DIR)/test_%: tests/unit/test_%.c $(PLUGIN_LIB) $(TREE)/darknet | test-dep
 	@mkdir -p $(@D)
 	$(MPICC) $(PLUGIN_CFLAGS) -Itests/unit $< $(DN_LIBS) -lcmocka -o $@
 
+# The fuzz regressions' test includes the fuzz target's source.
+$(TEST_DIR)/test_fuzz_regressions: tests/fuzz/fuzz_options.c
+
 $(TEST_DIR)/test_%: tests/mpi/test_%.c tests/mpi/mpi_check.h $(PLUGIN_LIB) $(TREE)/darknet | test-deps
 	@mkdir -p $(@D)
 	$(MPICC) $(PLUGIN_CFLAGS) $< $(DN_LIBS) -o $@
