@@ -73,6 +73,12 @@ typedef struct {
     MPI_Request reqs[2 * HPSGD_RING_MAX_IN_FLIGHT]; /* slot s: [2s] its receive, [2s+1] its send */
 } ring_run;
 
+/* The length of the chunk that starts at element start. */
+static size_t chunk_len(const ring_run *run, size_t start)
+{
+    return run->count - start < run->chunk_elems ? run->count - start : run->chunk_elems;
+}
+
 /* Posts slot s's current step: the receive from the left, the send to the
  * right. Segment r - k starts at rank r - k and collects ranks r - k + 1,
  * ... in that order (the reduce-scatter); after n-1 steps rank r holds the
@@ -111,7 +117,7 @@ static int ring_advance(ring_run *run, int s)
         sl->step = 0;
         sl->start += (size_t)run->slots * run->chunk_elems;
         if (sl->start >= run->count) return 0;
-        sl->len = run->count - sl->start < run->chunk_elems ? run->count - sl->start : run->chunk_elems;
+        sl->len = chunk_len(run, sl->start);
     }
     ring_post(run, s);
     return 1;
@@ -157,7 +163,7 @@ void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, siz
     for (int s = 0; s < run.slots; ++s) {
         ring_slot *sl = &run.slot[s];
         sl->start = (size_t)s * run.chunk_elems;
-        sl->len = count - sl->start < run.chunk_elems ? count - sl->start : run.chunk_elems;
+        sl->len = chunk_len(&run, sl->start);
         sl->step = 0;
         sl->busy = 1;
         sl->scratch = (unsigned char *)c->ring_scratch + (size_t)s * seg_bytes;
@@ -169,6 +175,8 @@ void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, siz
         if (got < 0)
             hpsgd_stall_abort(c, "%s stalled: ring exchange with ranks %d (left) and %d (right) not finished after %.0f s",
                               what, world_of(g, run.left), world_of(g, run.right), c->timeout_s);
+        if (got == 0) /* every busy slot has a request pending: a bug, never a hang */
+            hpsgd_stall_abort(c, "%s: the ring has %d chunks in flight but no request pending", what, active);
         /* A slot's step is done when both its requests are (MPI sets them to
          * MPI_REQUEST_NULL). */
         for (int s = 0; s < run.slots; ++s) {
