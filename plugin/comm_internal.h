@@ -21,6 +21,12 @@ typedef struct hpsgd_group {
     const int *world;
 } hpsgd_group;
 
+/* The length of the chunk of at most chunk elements that starts at start of count. */
+static inline size_t hpsgd_chunk_len(size_t count, size_t start, size_t chunk)
+{
+    return count - start < chunk ? count - start : chunk;
+}
+
 /* An element of elem_size bytes as one MPI type (ring.c). */
 MPI_Datatype hpsgd_element_type(size_t elem_size);
 

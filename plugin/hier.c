@@ -199,7 +199,7 @@ static void hier_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_w
     }
     c->polling_node = 1;
     for (size_t start = 0; start < count; start += chunk_elems)
-        node_reduce(&h, (unsigned char *)buf + start * h.esize, count - start < chunk_elems ? count - start : chunk_elems,
+        node_reduce(&h, (unsigned char *)buf + start * h.esize, hpsgd_chunk_len(count, start, chunk_elems),
                     lost ? lost + start : NULL);
     c->polling_node = 0;
     /* The same chunk boundaries as the node level: each chunk's segments sum
@@ -208,7 +208,7 @@ static void hier_allreduce(hpsgd_comm *c, void *buf, size_t count, const hpsgd_w
         hpsgd_ring_allreduce_in(c, &t->leaders, buf, count, type, lost, deadline, what);
     c->polling_node = 1;
     for (size_t start = 0; start < count; start += chunk_elems)
-        node_bcast(&h, (unsigned char *)buf + start * h.esize, count - start < chunk_elems ? count - start : chunk_elems);
+        node_bcast(&h, (unsigned char *)buf + start * h.esize, hpsgd_chunk_len(count, start, chunk_elems));
     c->polling_node = 0;
 }
 

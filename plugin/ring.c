@@ -73,12 +73,6 @@ typedef struct {
     MPI_Request reqs[2 * HPSGD_RING_MAX_IN_FLIGHT]; /* slot s: [2s] its receive, [2s+1] its send */
 } ring_run;
 
-/* The length of the chunk that starts at element start. */
-static size_t chunk_len(const ring_run *run, size_t start)
-{
-    return run->count - start < run->chunk_elems ? run->count - start : run->chunk_elems;
-}
-
 /* Posts slot s's current step: the receive from the left, the send to the
  * right. Segment r - k starts at rank r - k and collects ranks r - k + 1,
  * ... in that order (the reduce-scatter); after n-1 steps rank r holds the
@@ -117,7 +111,7 @@ static int ring_advance(ring_run *run, int s)
         sl->step = 0;
         sl->start += (size_t)run->slots * run->chunk_elems;
         if (sl->start >= run->count) return 0;
-        sl->len = chunk_len(run, sl->start);
+        sl->len = hpsgd_chunk_len(run->count, sl->start, run->chunk_elems);
     }
     ring_post(run, s);
     return 1;
@@ -147,7 +141,7 @@ void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, siz
     if (run.dt == MPI_DATATYPE_NULL) hpsgd_stall_abort(c, "%s: no MPI type for %zu-byte elements", what, run.esize);
     run.chunk_elems = c->chunk_bytes / run.esize ? c->chunk_bytes / run.esize : 1;
     size_t chunks = (count + run.chunk_elems - 1) / run.chunk_elems;
-    run.slots = c->chunks_in_flight < 1 ? 1 : c->chunks_in_flight;
+    run.slots = c->chunks_in_flight; /* 1..HPSGD_RING_MAX_IN_FLIGHT (comm.c) */
     if ((size_t)run.slots > chunks) run.slots = (int)chunks;
     /* Each slot's largest segment arrives in its own part of the scratch
      * buffer while ours is added to: allocated on first use, the same size
@@ -163,7 +157,7 @@ void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, siz
     for (int s = 0; s < run.slots; ++s) {
         ring_slot *sl = &run.slot[s];
         sl->start = (size_t)s * run.chunk_elems;
-        sl->len = chunk_len(&run, sl->start);
+        sl->len = hpsgd_chunk_len(count, sl->start, run.chunk_elems);
         sl->step = 0;
         sl->busy = 1;
         sl->scratch = (unsigned char *)c->ring_scratch + (size_t)s * seg_bytes;
