@@ -5,7 +5,8 @@
 # iterations are the ones fitted from the epochs runs' training times; the
 # report replaces its own older section of BENCHMARKS-style file and keeps
 # the rest, with the table and the chart; STUDY_APPEND adds a cell and keeps
-# the runs before it; an unknown study is a one-line error.
+# the runs before it, STUDY_FIRST_RUN picks its seeds; an unknown study is a
+# one-line error.
 source "$(dirname "$0")/lib.sh"
 STUDY="$ROOT/scripts/study"
 export STUDY_DARKNET=$DARKNET STUDY_OUT=$WORK/out STUDY_RUNS=1 STUDY_DET_ITERS=16
@@ -39,13 +40,17 @@ check "the report: the chart of mAP against wall time, as text, without form fee
     grep -q 'accuracy against wall time' '$WORK/report.md' && ! grep -q \$'\\f' '$WORK/report.md' &&
     test -s '$WORK/out/det/accuracy-time.png'"
 
-BENCH_REPORT='' STUDY_APPEND=1 STUDY_ONLY=eager-stale1-2r STUDY_KIND=epochs \
+BENCH_REPORT='' STUDY_APPEND=1 STUDY_ONLY=eager-stale1-2r STUDY_KIND=epochs STUDY_FIRST_RUN=2 STUDY_RUNS=2 \
     timeout 300 "$STUDY" det >"$WORK/append.log" 2>&1 || die "STUDY_APPEND run failed (see $WORK/append.log)"
 check "STUDY_APPEND: the new cell's run added after the four before" test \
     "$(cut -f1,3 "$RESULTS" | tr '\t\n' ' ;')" = \
     "single epochs;sync-2r epochs;eager-2r epochs;eager-2r budget;eager-stale1-2r epochs;"
 check "STUDY_APPEND: the new run trained with max_stale=1" \
-    grep -qx "max_stale=1" "$WORK/out/det/eager-stale1-2r-epochs-1/study.cfg"
+    grep -qx "max_stale=1" "$WORK/out/det/eager-stale1-2r-epochs-2/study.cfg"
+check "STUDY_FIRST_RUN=2: run 2 only, with seed 2" bash -c "
+    test \"\$(cut -f1,4 '$RESULTS' | tail -1)\" = \"eager-stale1-2r\$(printf '\\t')2\" &&
+    grep -qx seed=2 '$WORK/out/det/eager-stale1-2r-epochs-2/study.cfg' &&
+    test ! -e '$WORK/out/det/eager-stale1-2r-epochs-1'"
 
 out=$("$STUDY" nonsense 2>&1)
 rc=$?
