@@ -169,7 +169,7 @@ void hpsgd_ring_allreduce_in(hpsgd_comm *c, const hpsgd_group *g, void *buf, siz
         if (got < 0)
             hpsgd_stall_abort(c, "%s stalled: ring exchange with ranks %d (left) and %d (right) not finished after %.0f s",
                               what, world_of(g, run.left), world_of(g, run.right), c->timeout_s);
-        if (got == 0) /* every busy slot has a request pending: a bug, never a hang */
+        if (got == 0) /* none pending while a slot is busy: a bug; abort rather than loop */
             hpsgd_stall_abort(c, "%s: the ring has %d chunks in flight but no request pending", what, active);
         /* A slot's step is done when both its requests are (MPI sets them to
          * MPI_REQUEST_NULL). */
