@@ -150,7 +150,7 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
     hpsgd_registry_pull(&P.reg);
     /* HPSGD_TEST_HOST_MERGE=1: merge on the host on a GPU too (tests/gpu: bits and timings). */
     int on_device = P.reg.use_gpu && !hpsgd_env_long("HPSGD_TEST_HOST_MERGE", 0, 0, 1);
-    if (hpsgd_replica_init(&P.rep, &P.reg, eager, on_device))
+    if (hpsgd_replica_init(&P.rep, &P.reg, eager, hpsgd_lookahead_for(&P.opt, size), on_device))
         hpsgd_fatal("out of memory for the global model (%zu floats)", P.reg.fused_floats);
     unsigned long seed = broadcast_start(net);
     size_t seen = hpsgd_dn_seen(net), per_step = hpsgd_dn_images_per_step(net);
@@ -178,7 +178,8 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
 
     char mode[64];
     if (P.opt.mode == HPSGD_MODE_HPSGD)
-        snprintf(mode, sizeof mode, "hpsgd merge=%s max_stale=%d", hpsgd_merge_name(P.opt.merge), P.rounds.max_stale);
+        snprintf(mode, sizeof mode, "hpsgd merge=%s max_stale=%d lookahead=%g", hpsgd_merge_name(P.opt.merge),
+                 P.rounds.max_stale, (double)P.rep.lookahead);
     else if (P.opt.mode == HPSGD_MODE_AVERAGE)
         snprintf(mode, sizeof mode, "average interval=%d", P.opt.interval);
     else

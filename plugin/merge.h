@@ -3,7 +3,8 @@
  *
  *   R  the replica: Darknet's live tensors, trained by Darknet's own update;
  *   G  the global model, identical on every rank;
- *   B  merge=eager only: G plus this rank's change still in flight;
+ *   B  merge=eager only: G plus this rank's change still in flight, plus
+ *      lookahead times the average change of the round just merged;
  *   C  the round's buffer: this rank's change D on the way out, the sum A
  *      over ranks on the way back; inv = 1/N.
  *
@@ -36,12 +37,18 @@ HPSGD_HD void hpsgd_elem_launch_reset(float *r, float *g, float *c, int have_rou
 }
 
 /* hpsgd merge point, merge=eager: D = R - B; G += A/N if a round finished;
- * C = D; B = G + D; R = B (the replica keeps its own unaveraged change). */
-HPSGD_HD void hpsgd_elem_launch_eager(float *r, float *g, float *c, float *b, int have_round, float inv)
+ * C = D; B = G + look * A/N + D; R = B. The replica keeps its own unaveraged
+ * change, and starts look rounds' worth of average change ahead of G: the
+ * gradients it computes now reach G a round later, when G has moved about
+ * that far (the lookahead key, options.h). B carries the lookahead, so the
+ * next D holds only the steps taken, and G stays the exact average. look =
+ * 0 is the plain eager rule. */
+HPSGD_HD void hpsgd_elem_launch_eager(float *r, float *g, float *c, float *b, int have_round, float inv, float look)
 {
     float d = *r - *b;
-    float gi = have_round ? *g + *c * inv : *g;
-    float bi = gi + d;
+    float step = have_round ? *c * inv : 0.0f;
+    float gi = have_round ? *g + step : *g;
+    float bi = (gi + look * step) + d;
     *g = gi;
     *c = d;
     *b = bi;
@@ -75,8 +82,8 @@ extern "C" {
 #endif
 
 /* The same, over n elements of one tensor's slice (merge_cpu.c). b: NULL
- * with merge=reset. */
-void hpsgd_merge_launch_cpu(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv);
+ * with merge=reset (look is then unused). */
+void hpsgd_merge_launch_cpu(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv, float look);
 void hpsgd_merge_last_cpu(float *r, float *g, const float *c, float *b, size_t n, float inv);
 void hpsgd_merge_diff_cpu(const float *r, const float *g, float *c, size_t n);
 void hpsgd_merge_cpu(float *r, float *g, const float *c, size_t n, float inv);
@@ -84,7 +91,7 @@ void hpsgd_merge_cpu(float *r, float *g, const float *c, size_t n, float inv);
 /* The device twins (merge_gpu.cu, GPU builds): the same over device slices,
  * queued on stream (a cudaStream_t) and not waited for; n may be 0. */
 struct CUstream_st;
-void hpsgd_merge_launch_gpu(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv,
+void hpsgd_merge_launch_gpu(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv, float look,
                             struct CUstream_st *stream);
 void hpsgd_merge_last_gpu(float *r, float *g, const float *c, float *b, size_t n, float inv,
                           struct CUstream_st *stream);

@@ -7,10 +7,10 @@
 #include "merge.h"
 
 void hpsgd_merge_launch_cpu(float *restrict r, float *restrict g, float *restrict c, float *restrict b, size_t n,
-                            int have_round, float inv)
+                            int have_round, float inv, float look)
 {
     if (b)
-        for (size_t i = 0; i < n; ++i) hpsgd_elem_launch_eager(&r[i], &g[i], &c[i], &b[i], have_round, inv);
+        for (size_t i = 0; i < n; ++i) hpsgd_elem_launch_eager(&r[i], &g[i], &c[i], &b[i], have_round, inv, look);
     else
         for (size_t i = 0; i < n; ++i) hpsgd_elem_launch_reset(&r[i], &g[i], &c[i], have_round, inv);
 }

@@ -23,9 +23,10 @@ static unsigned blocks_for(size_t n)
 
 #define FOR_THREAD(n) for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
 
-static __global__ void k_launch(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv)
+static __global__ void k_launch(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv,
+                                float look)
 {
-    FOR_THREAD(n) hpsgd_thread_launch(r, g, c, b, i, have_round, inv);
+    FOR_THREAD(n) hpsgd_thread_launch(r, g, c, b, i, have_round, inv, look);
 }
 
 static __global__ void k_merge_last(float *r, float *g, const float *c, float *b, size_t n, float inv)
@@ -45,9 +46,9 @@ static __global__ void k_merge(float *r, float *g, const float *c, size_t n, flo
 
 /* A zero-length slice launches nothing (a grid of 0 blocks is an error). */
 extern "C" void hpsgd_merge_launch_gpu(float *r, float *g, float *c, float *b, size_t n, int have_round, float inv,
-                                       struct CUstream_st *stream)
+                                       float look, struct CUstream_st *stream)
 {
-    if (n) k_launch<<<blocks_for(n), THREADS, 0, stream>>>(r, g, c, b, n, have_round, inv);
+    if (n) k_launch<<<blocks_for(n), THREADS, 0, stream>>>(r, g, c, b, n, have_round, inv, look);
 }
 
 extern "C" void hpsgd_merge_last_gpu(float *r, float *g, const float *c, float *b, size_t n, float inv,

@@ -11,9 +11,10 @@
 #include "merge.h"
 
 /* b: NULL with merge=reset (the same for every thread of a launch). */
-HPSGD_HD void hpsgd_thread_launch(float *r, float *g, float *c, float *b, size_t i, int have_round, float inv)
+HPSGD_HD void hpsgd_thread_launch(float *r, float *g, float *c, float *b, size_t i, int have_round, float inv,
+                                  float look)
 {
-    if (b) hpsgd_elem_launch_eager(&r[i], &g[i], &c[i], &b[i], have_round, inv);
+    if (b) hpsgd_elem_launch_eager(&r[i], &g[i], &c[i], &b[i], have_round, inv, look);
     else hpsgd_elem_launch_reset(&r[i], &g[i], &c[i], have_round, inv);
 }
 

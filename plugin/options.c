@@ -47,6 +47,7 @@ static const key_spec keys[] = {
     {"mode", KEY_ENUM, AT(mode), mode_names, 0, 0, 0, NULL},
     {"merge", KEY_ENUM, AT(merge), merge_names, 0, 0, 0, NULL},
     {"interval", KEY_INT, AT(interval), NULL, 1, 1000000, 0, "a round needs at least one step"},
+    {"lookahead", KEY_REAL, AT(lookahead), NULL, 0, 4, 0, NULL},
     {"max_stale", KEY_INT, AT(max_stale), NULL, 0, 1000000, 0, NULL},
     {"chunk_mb", KEY_REAL, AT(chunk_mb), NULL, 0.0625, 4096, 0, NULL},
     {"stats", KEY_INT, AT(stats), NULL, 0, 1, 0, NULL},
@@ -86,6 +87,7 @@ void hpsgd_options_defaults(hpsgd_options *o)
      * Reset's loss comes from its own change arriving a round late under
      * momentum at a large rate; eager keeps that change in the replica. */
     o->merge = HPSGD_MERGE_EAGER;
+    o->lookahead = HPSGD_LOOKAHEAD_AUTO; /* 1, or 0 on one rank: options.h */
     o->interval = 4;
     o->max_stale = HPSGD_MAX_STALE_AUTO; /* 2 or 1 by the ranks: options.h */
     /* Measured on a 120 Mbit/s testbed link (make chunk-sweep, README): 1 MB

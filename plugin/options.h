@@ -21,6 +21,8 @@ typedef struct hpsgd_options {
     hpsgd_mode mode;        /* hpsgd | sync | average */
     hpsgd_merge merge;      /* reset | eager (hpsgd mode) */
     int interval;           /* average mode: local steps between rounds */
+    double lookahead;       /* merge=eager: rounds of average change the replica starts ahead of G (merge.h);
+                             * HPSGD_LOOKAHEAD_AUTO: hpsgd_lookahead_for() */
     int max_stale;          /* hpsgd: local steps with a round in flight before waiting; 0 = never wait;
                              * HPSGD_MAX_STALE_AUTO: hpsgd_max_stale_for() */
     double chunk_mb;        /* size of one reduction chunk of the fused buffer */
@@ -45,14 +47,28 @@ void hpsgd_options_defaults(hpsgd_options *o);
  * trailed sync by 2.2 points and 1 by 0.2; on 2 ranks 1 and 2 were within
  * noise of each other and of sync, and 2 gave 1.1x the images/s of 1 where a
  * round takes about a step (make bench). Detection on 2 emulated hosts at 40
- * Mbit/s (make study WHAT=det, 3 paired seeds): 2 trailed sync by 2.2 points
- * of mAP after equal epochs and 1 by 1.2, but at equal wall time 2 reached
- * 82.6 and 1 74.1 (sync 67.7). The stale part of the merged change is the
- * other ranks' share, (N-1)/N of it. */
+ * Mbit/s (make study WHAT=det, 3 paired seeds, lookahead=0): 2 trailed sync
+ * by 2.2 points of mAP after equal epochs and 1 by 1.2, but at equal wall
+ * time 2 reached 82.6 and 1 74.1 (sync 67.7). The stale part of the merged
+ * change is the other ranks' share, (N-1)/N of it. */
 #define HPSGD_MAX_STALE_AUTO (-1)
 static inline int hpsgd_max_stale_for(const hpsgd_options *o, int nranks)
 {
     return o->max_stale != HPSGD_MAX_STALE_AUTO ? o->max_stale : nranks <= 2 ? 2 : 1;
+}
+
+/* lookahead's default: 1 on more than one rank, 0 on one (where no change
+ * arrives late and eager is Darknet's own SGD, to rounding). Measured
+ * (BENCHMARKS.md, "The lookahead", paired seeds, after equal epochs against
+ * sync): detection on 2 emulated hosts, mAP x 100, lookahead 0 / 0.5 / 1:
+ * -2.2 / +0.4 / +1.2 (+1.8 in the final runs); on 4, 1 gave -1.95 and 0
+ * -2.2, both within a noise of 3.4; classification within 1 point with 0
+ * and with 1 on 2 and 4 ranks. At equal wall time 1 was ahead of 0 in every
+ * cell (2 ranks, detection: 85.2 against 82.6; sync 67.7). */
+#define HPSGD_LOOKAHEAD_AUTO (-1.0)
+static inline float hpsgd_lookahead_for(const hpsgd_options *o, int nranks)
+{
+    return (float)(o->lookahead != HPSGD_LOOKAHEAD_AUTO ? o->lookahead : nranks > 1 ? 1 : 0);
 }
 
 /* Walking Darknet's parsed sections (darknet/<fork>.c): each section's type

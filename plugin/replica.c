@@ -20,11 +20,12 @@ static int all_on_device(const hpsgd_registry *reg)
     return 1;
 }
 
-int hpsgd_replica_init(hpsgd_replica *p, const hpsgd_registry *reg, int eager, int device)
+int hpsgd_replica_init(hpsgd_replica *p, const hpsgd_registry *reg, int eager, float lookahead, int device)
 {
     memset(p, 0, sizeof(*p));
     p->reg = reg;
     p->n = reg->fused_floats;
+    p->lookahead = eager ? lookahead : 0;
     if (device && all_on_device(reg)) return hpsgd_replica_gpu_init(p, eager);
     size_t n = p->n ? p->n : 1;
     p->global = malloc(n * sizeof(float));
@@ -98,7 +99,7 @@ void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks)
 {
     const float inv = 1.0f / nranks;
     if (p->dev) hpsgd_replica_gpu_merge_launch(p, have_round, inv);
-    else FOR_EACH_SLICE(p, hpsgd_merge_launch_cpu(r, g, c, b, count, have_round, inv));
+    else FOR_EACH_SLICE(p, hpsgd_merge_launch_cpu(r, g, c, b, count, have_round, inv, p->lookahead));
 }
 
 void hpsgd_replica_merge_last(hpsgd_replica *p, float nranks)

@@ -7,7 +7,8 @@
  *   global  G   identical on every rank, the model that is saved;
  *   comm        n floats handed to the MPI thread (through codec.h): this
  *               rank's change D on the way out, the sum A on the way back;
- *   base    B   merge=eager only: G plus this rank's change still in flight.
+ *   base    B   merge=eager only: G plus this rank's change still in flight,
+ *               plus the lookahead (merge.h).
  * Memory: 2n floats (reset) or 3n (eager) on top of Darknet's own model.
  *
  * With a device twin (replica_gpu.c: a GPU build training on a device), G
@@ -31,13 +32,15 @@ typedef struct hpsgd_replica {
     float *global;  /* G (with a device twin: its host copy, see above) */
     float *base;    /* B, or NULL with merge=reset (with a device twin: NULL, B is there) */
     float *comm;    /* D, then A */
+    float lookahead; /* merge=eager: rounds of average change B runs ahead of G (merge.h) */
     struct hpsgd_replica_dev *dev; /* the device twin (replica_gpu.c), or NULL */
 } hpsgd_replica;
 
-/* Allocates G (copied from the live host tensors), comm, and B when eager.
+/* Allocates G (copied from the live host tensors), comm, and B when eager;
+ * lookahead: the eager rule's (options.h), ignored with reset.
  * device: merge on the GPU when every travelling tensor has a device copy
  * (a GPU build only; the host tensors must hold what the device holds). */
-int hpsgd_replica_init(hpsgd_replica *p, const hpsgd_registry *reg, int eager, int device);
+int hpsgd_replica_init(hpsgd_replica *p, const hpsgd_registry *reg, int eager, float lookahead, int device);
 void hpsgd_replica_free(hpsgd_replica *p);
 size_t hpsgd_replica_overhead_bytes(const hpsgd_replica *p);
 
@@ -61,7 +64,7 @@ void hpsgd_replica_fetch_global(hpsgd_replica *p);
 
 /* mode=hpsgd, at a merge point, in one pass:
  *   D = R - G (reset) or R - B (eager);  if have_round: G += A/N;
- *   comm = D;  R = G (reset) or B = G + D, R = B (eager). */
+ *   comm = D;  R = G (reset) or B = G + lookahead * A/N + D, R = B (eager). */
 void hpsgd_replica_merge_launch(hpsgd_replica *p, int have_round, float nranks);
 
 /* mode=hpsgd at the end: merge the last round without launching another:

@@ -153,7 +153,7 @@ void hpsgd_replica_gpu_merge_launch(hpsgd_replica *p, int have_round, float inv)
     cudaStream_t s = p->dev->stream;
     begin();
     if (have_round) sum_to_device(p);
-    FOR_EACH_SLICE(p, hpsgd_merge_launch_gpu(r, g, c, b, count, have_round, inv, s));
+    FOR_EACH_SLICE(p, hpsgd_merge_launch_gpu(r, g, c, b, count, have_round, inv, p->lookahead, s));
     change_to_host(p);
     finish(p->dev, "merge and launch");
 }

@@ -120,12 +120,13 @@ static void run_op(model &m, int op, int have_round, float inv, cudaStream_t s)
         float *dr = m.dr[k], *dg = m.dg + o, *dc = m.dc + o, *db = m.db + o;
         switch (op) {
         case OP_LAUNCH_RESET:
-            hpsgd_merge_launch_cpu(r, g, c, NULL, n, have_round, inv);
-            hpsgd_merge_launch_gpu(dr, dg, dc, NULL, n, have_round, inv, s);
+            hpsgd_merge_launch_cpu(r, g, c, NULL, n, have_round, inv, 1.0f);
+            hpsgd_merge_launch_gpu(dr, dg, dc, NULL, n, have_round, inv, 1.0f, s);
             break;
         case OP_LAUNCH_EAGER:
-            hpsgd_merge_launch_cpu(r, g, c, b, n, have_round, inv);
-            hpsgd_merge_launch_gpu(dr, dg, dc, db, n, have_round, inv, s);
+            /* The default lookahead, 1 (options.c), and an awkward one. */
+            hpsgd_merge_launch_cpu(r, g, c, b, n, have_round, inv, inv == 0.5f ? 1.0f : 0.75f);
+            hpsgd_merge_launch_gpu(dr, dg, dc, db, n, have_round, inv, inv == 0.5f ? 1.0f : 0.75f, s);
             break;
         case OP_LAST:
             hpsgd_merge_last_cpu(r, g, c, NULL, n, inv);
@@ -211,7 +212,7 @@ static double time_merge_ms(size_t n, int k, cudaStream_t s)
         CHECK(cudaEventRecord(a, s));
         CHECK(cudaMemcpyAsync(m.dc, pinned, n * sizeof(float), cudaMemcpyHostToDevice, s));
         for (int i = 0; i < k; ++i)
-            hpsgd_merge_launch_gpu(m.dr[i], m.dg + m.off[i], m.dc + m.off[i], m.db + m.off[i], m.len[i], 1, 0.5f, s);
+            hpsgd_merge_launch_gpu(m.dr[i], m.dg + m.off[i], m.dc + m.off[i], m.db + m.off[i], m.len[i], 1, 0.5f, 1.0f, s);
         CHECK(cudaMemcpyAsync(pinned, m.dc, n * sizeof(float), cudaMemcpyDeviceToHost, s));
         CHECK(cudaEventRecord(b, s));
         CHECK(cudaEventSynchronize(b));

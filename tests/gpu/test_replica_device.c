@@ -63,7 +63,7 @@ static void make_side(side *s, const float *const start[NT], int device, int eag
     }
     s->reg = (hpsgd_registry){.tensors = s->tensors, .count = NT, .cap = NT, .fused_floats = off, .saved_floats = off,
                               .use_gpu = device};
-    if (hpsgd_replica_init(&s->rep, &s->reg, eager, device)) {
+    if (hpsgd_replica_init(&s->rep, &s->reg, eager, 1.0f, device)) {
         printf("not ok - replica init (device %d)\n", device);
         exit(1);
     }

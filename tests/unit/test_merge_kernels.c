@@ -103,13 +103,15 @@ static void test_bodies_equal_cpu(void **state)
                 make(&h, &k, n);
                 switch (op) {
                 case 0: case 1: /* launch, merge=reset, with and without a finished round */
-                    hpsgd_merge_launch_cpu(h.r, h.g, h.c, NULL, n, op, inv);
-                    for (size_t i = n; i-- > 0;) hpsgd_thread_launch(k.r, k.g, k.c, NULL, i, op, inv);
+                    hpsgd_merge_launch_cpu(h.r, h.g, h.c, NULL, n, op, inv, 1.0f);
+                    for (size_t i = n; i-- > 0;) hpsgd_thread_launch(k.r, k.g, k.c, NULL, i, op, inv, 1.0f);
                     break;
-                case 2: case 3: /* launch, merge=eager */
-                    hpsgd_merge_launch_cpu(h.r, h.g, h.c, h.b, n, op - 2, inv);
-                    for (size_t i = n; i-- > 0;) hpsgd_thread_launch(k.r, k.g, k.c, k.b, i, op - 2, inv);
+                case 2: case 3: { /* launch, merge=eager; lookahead 0, 0.5 or 1 */
+                    float look = 0.5f * (float)(vi % 3);
+                    hpsgd_merge_launch_cpu(h.r, h.g, h.c, h.b, n, op - 2, inv, look);
+                    for (size_t i = n; i-- > 0;) hpsgd_thread_launch(k.r, k.g, k.c, k.b, i, op - 2, inv, look);
                     break;
+                }
                 case 4: /* merge_last without B */
                     hpsgd_merge_last_cpu(h.r, h.g, h.c, NULL, n, inv);
                     for (size_t i = n; i-- > 0;) hpsgd_thread_merge_last(k.r, k.g, k.c, NULL, i, inv);
@@ -138,10 +140,16 @@ static void test_bodies_arithmetic(void **state)
 {
     (void)state;
     float r[1] = {5}, g[1] = {2}, c[1] = {4}, b[1] = {3};
-    hpsgd_thread_launch(r, g, c, b, 0, 1, 0.5f); /* D = R - B = 2; G = 2 + 4/2 = 4; B = R = G + D = 6 */
+    hpsgd_thread_launch(r, g, c, b, 0, 1, 0.5f, 0.0f); /* D = R - B = 2; G = 2 + 4/2 = 4; B = R = G + D = 6 */
     assert_true(g[0] == 4 && c[0] == 2 && b[0] == 6 && r[0] == 6);
+    r[0] = 5, g[0] = 2, c[0] = 4, b[0] = 3;
+    hpsgd_thread_launch(r, g, c, b, 0, 1, 0.5f, 1.5f); /* the same, B = R = G + 1.5 * A/N + D = 4 + 3 + 2 = 9 */
+    assert_true(g[0] == 4 && c[0] == 2 && b[0] == 9 && r[0] == 9);
+    r[0] = 5, g[0] = 2, c[0] = 4, b[0] = 3;
+    hpsgd_thread_launch(r, g, c, b, 0, 0, 0.5f, 1.0f); /* no round: nothing to look ahead by; B = R = 2 + 2 */
+    assert_true(g[0] == 2 && c[0] == 2 && b[0] == 4 && r[0] == 4);
     r[0] = 5, g[0] = 2, c[0] = 4;
-    hpsgd_thread_launch(r, g, c, NULL, 0, 0, 0.5f); /* no round: G stays 2; D = 3; R = G */
+    hpsgd_thread_launch(r, g, c, NULL, 0, 0, 0.5f, 1.0f); /* no round: G stays 2; D = 3; R = G */
     assert_true(g[0] == 2 && c[0] == 3 && r[0] == 2);
 }
 

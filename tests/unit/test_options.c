@@ -74,6 +74,13 @@ static void test_defaults(void **state)
     assert_int_equal(o.mode, HPSGD_MODE_HPSGD);
     assert_int_equal(o.merge, HPSGD_MERGE_EAGER);
     assert_int_equal(o.interval, 4);
+    assert_true(o.lookahead == HPSGD_LOOKAHEAD_AUTO);
+    assert_true(hpsgd_lookahead_for(&o, 1) == 0);
+    assert_true(hpsgd_lookahead_for(&o, 2) == 1);
+    assert_true(hpsgd_lookahead_for(&o, 64) == 1);
+    o.lookahead = 0.5;
+    assert_true(hpsgd_lookahead_for(&o, 1) == 0.5f);
+    assert_true(hpsgd_lookahead_for(&o, 4) == 0.5f);
     assert_int_equal(o.max_stale, HPSGD_MAX_STALE_AUTO);
     assert_int_equal(hpsgd_max_stale_for(&o, 1), 2);
     assert_int_equal(hpsgd_max_stale_for(&o, 2), 2);
@@ -105,7 +112,7 @@ static void test_every_key(void **state)
     char err[512];
     int rc = parse_body("mode=average\nmerge=eager\ninterval=7\nmax_stale=0\nchunk_mb=0.5\nstats=0\nseed=4294967295\n"
                         "shard=none\nverify=3\ntimeout=2.5\nlog=build/x.csv\nlr_scale=sqrt\nloader_threads=3\nprint=all\n"
-                        "compress=fp16\nhierarchical=1\nchunks_in_flight=16",
+                        "compress=fp16\nhierarchical=1\nchunks_in_flight=16\nlookahead=0.75",
                         &o, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(o.present, 1);
@@ -126,6 +133,7 @@ static void test_every_key(void **state)
     assert_int_equal(o.compress, HPSGD_COMPRESS_FP16);
     assert_int_equal(o.hierarchical, HPSGD_HIER_ON);
     assert_int_equal(o.chunks_in_flight, 16);
+    assert_true(o.lookahead == 0.75);
     assert_int_equal(parse_body("hierarchical=0\nchunks_in_flight=1", &o, err, sizeof err), 0);
     assert_int_equal(o.hierarchical, HPSGD_HIER_OFF);
     assert_int_equal(o.chunks_in_flight, 1);
@@ -185,6 +193,9 @@ static const bad_case bad_cases[] = {
     {"chunk_mb=1e999", {"chunk_mb=1e999: out of range", NULL}},
     {"chunk_mb=16MB", {"chunk_mb=16MB: not a number", NULL}},
     {"chunk_mb=-2", {"chunk_mb=-2: negative", NULL}},
+    {"lookahead=-0.5", {"lookahead=-0.5: negative", "from 0 and at most 4", NULL}},
+    {"lookahead=5", {"lookahead=5: too large", NULL}},
+    {"lookahead=half", {"lookahead=half: not a number", NULL}},
     {"stats=2", {"stats=2: out of range", "from 0 to 1", NULL}},
     {"stats=yes", {"stats=yes: not an integer", NULL}},
     {"seed=4294967296", {"seed=4294967296: out of range", NULL}},

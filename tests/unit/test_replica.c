@@ -30,7 +30,7 @@ typedef struct {
     hpsgd_replica rep;
 } rank_t;
 
-static void make_rank(rank_t *r, int eager, const float *start)
+static void make_rank(rank_t *r, int eager, float lookahead, const float *start)
 {
     memset(r, 0, sizeof(*r));
     r->a = r->data;
@@ -41,7 +41,7 @@ static void make_rank(rank_t *r, int eager, const float *start)
     r->tensors[0] = (hpsgd_tensor){.slot = &r->pa, .n = T1, .offset = 0, .travels = 1};
     r->tensors[1] = (hpsgd_tensor){.slot = &r->pb, .n = T2, .offset = T1, .travels = 1};
     r->reg = (hpsgd_registry){.tensors = r->tensors, .count = 2, .fused_floats = NF, .saved_floats = NF};
-    assert_int_equal(hpsgd_replica_init(&r->rep, &r->reg, eager, 0), 0);
+    assert_int_equal(hpsgd_replica_init(&r->rep, &r->reg, eager, lookahead, 0), 0);
 }
 
 static float live(const rank_t *r, int i) { return r->data[i]; }
@@ -75,8 +75,8 @@ static void test_init_and_overhead(void **state)
 {
     (void)state;
     rank_t r, e;
-    make_rank(&r, 0, start);
-    make_rank(&e, 1, start);
+    make_rank(&r, 0, 1.0f, start);
+    make_rank(&e, 1, 1.0f, start);
     assert_memory_equal(r.rep.global, start, sizeof start);
     assert_null(r.rep.base);
     assert_memory_equal(e.rep.base, start, sizeof start);
@@ -94,7 +94,7 @@ static void test_sync(void **state)
     rank_t ranks[MAXR];
     double expect[NF];
     for (int i = 0; i < NF; ++i) expect[i] = start[i];
-    for (int r = 0; r < n; ++r) make_rank(&ranks[r], 0, start);
+    for (int r = 0; r < n; ++r) make_rank(&ranks[r], 0, 1.0f, start);
     for (int s = 0; s < 4; ++s) {
         for (int r = 0; r < n; ++r) {
             step(&ranks[r], r, s);
@@ -128,8 +128,8 @@ static void test_sync_two_equals_one(void **state)
 {
     (void)state;
     rank_t one[1], two[2];
-    make_rank(&one[0], 0, start);
-    for (int r = 0; r < 2; ++r) make_rank(&two[r], 0, start);
+    make_rank(&one[0], 0, 1.0f, start);
+    for (int r = 0; r < 2; ++r) make_rank(&two[r], 0, 1.0f, start);
     for (int s = 0; s < 5; ++s) {
         step(&one[0], 0, s);
         hpsgd_replica_diff(&one[0].rep);
@@ -155,7 +155,7 @@ static void test_average(void **state)
     (void)state;
     const int n = 2, interval = 3;
     rank_t ranks[MAXR];
-    for (int r = 0; r < n; ++r) make_rank(&ranks[r], 0, start);
+    for (int r = 0; r < n; ++r) make_rank(&ranks[r], 0, 1.0f, start);
     for (int s = 0; s < interval; ++s)
         for (int r = 0; r < n; ++r) step(&ranks[r], r, s);
     float mean[NF];
@@ -171,12 +171,12 @@ static void test_average(void **state)
 /* hpsgd, merge=reset, as in the paper: the averaged change of round k lands at
  * the merge point after it; the replica restarts from G each time; the steps
  * taken while a round is in flight go into the next round, never lost. */
-static void run_hpsgd(int eager, int n, int rounds, int steps_per_round)
+static void run_hpsgd(int eager, float lookahead, int n, int rounds, int steps_per_round)
 {
     rank_t ranks[MAXR];
     double expect[NF];
     for (int i = 0; i < NF; ++i) expect[i] = start[i];
-    for (int r = 0; r < n; ++r) make_rank(&ranks[r], eager, start);
+    for (int r = 0; r < n; ++r) make_rank(&ranks[r], eager, lookahead, start);
     int s = 0;
     for (int k = 0; k < rounds; ++k) {
         for (int j = 0; j < steps_per_round; ++j, ++s)
@@ -209,7 +209,8 @@ static void run_hpsgd(int eager, int n, int rounds, int steps_per_round)
         assert_memory_equal(ranks[r].rep.global, ranks[0].rep.global, sizeof(float) * NF);
         for (int i = 0; i < NF; ++i) {
             if (fabs(ranks[r].rep.global[i] - expect[i]) > 1e-4)
-                fail_msg("eager=%d n=%d: G[%d]=%g, expected %g", eager, n, i, ranks[r].rep.global[i], expect[i]);
+                fail_msg("eager=%d lookahead=%g n=%d: G[%d]=%g, expected %g", eager, lookahead, n, i,
+                         ranks[r].rep.global[i], expect[i]);
             assert_true(live(&ranks[r], i) == ranks[r].rep.global[i]);
         }
     }
@@ -219,17 +220,49 @@ static void run_hpsgd(int eager, int n, int rounds, int steps_per_round)
 static void test_hpsgd_reset(void **state)
 {
     (void)state;
-    run_hpsgd(0, 2, 5, 1);
-    run_hpsgd(0, 3, 4, 2);
-    run_hpsgd(0, 4, 3, 3);
+    run_hpsgd(0, 1.0f, 2, 5, 1); /* lookahead: ignored by reset */
+    run_hpsgd(0, 1.0f, 3, 4, 2);
+    run_hpsgd(0, 0.0f, 4, 3, 3);
 }
 
 static void test_hpsgd_eager(void **state)
 {
     (void)state;
-    run_hpsgd(1, 2, 5, 1);
-    run_hpsgd(1, 3, 4, 2);
-    run_hpsgd(1, 1, 6, 2);
+    /* With a lookahead the replica runs ahead of G, but G still holds the
+     * mean of every change, once, and the saved model is G. */
+    for (int look = 0; look <= 2; ++look) {
+        run_hpsgd(1, 0.5f * (float)look, 2, 5, 1);
+        run_hpsgd(1, 0.5f * (float)look, 3, 4, 2);
+        run_hpsgd(1, 0.5f * (float)look, 1, 6, 2);
+    }
+}
+
+/* lookahead: after a launch that merges a round, R = G + lookahead * A/N + D,
+ * and the next D holds only the steps taken since (not the lookahead). */
+static void test_eager_lookahead(void **state)
+{
+    (void)state;
+    rank_t r;
+    make_rank(&r, 1, 2.0f, start);
+    step(&r, 0, 0);
+    hpsgd_replica_merge_launch(&r.rep, 0, 1.0f); /* round 0 carries D0 = delta(0, 0) */
+    step(&r, 0, 1);
+    hpsgd_replica_merge_launch(&r.rep, 1, 1.0f); /* one rank: A/N = D0 */
+    for (int i = 0; i < NF; ++i) {
+        double d0 = delta(0, 0, i), d1 = delta(0, 1, i);
+        assert_true(fabs(r.rep.global[i] - (start[i] + d0)) < 1e-6);
+        assert_true(fabs(live(&r, i) - (start[i] + d0 + 2 * d0 + d1)) < 1e-5);
+        assert_true(fabs(r.rep.comm[i] - d1) < 1e-6); /* D1, without the lookahead */
+        assert_true(r.rep.base[i] == live(&r, i));
+    }
+    step(&r, 0, 2);
+    hpsgd_replica_merge_last(&r.rep, 1.0f); /* G += D1; R = G + the steps since the launch */
+    for (int i = 0; i < NF; ++i) {
+        double d0 = delta(0, 0, i), d1 = delta(0, 1, i), d2 = delta(0, 2, i);
+        assert_true(fabs(r.rep.global[i] - (start[i] + d0 + d1)) < 1e-5);
+        assert_true(fabs(live(&r, i) - (start[i] + d0 + d1 + d2)) < 1e-5);
+    }
+    hpsgd_replica_free(&r.rep);
 }
 
 /* eager keeps the replica's own change: right after a launch R = G + D. */
@@ -237,7 +270,7 @@ static void test_eager_keeps_own_change(void **state)
 {
     (void)state;
     rank_t r;
-    make_rank(&r, 1, start);
+    make_rank(&r, 1, 1.0f, start);
     step(&r, 0, 0);
     float before[NF];
     for (int i = 0; i < NF; ++i) before[i] = live(&r, i);
@@ -249,7 +282,7 @@ static void test_eager_keeps_own_change(void **state)
     }
     /* Reset mode instead drops back to G until the round lands. */
     rank_t s;
-    make_rank(&s, 0, start);
+    make_rank(&s, 0, 1.0f, start);
     step(&s, 0, 0);
     hpsgd_replica_merge_launch(&s.rep, 0, 1.0f);
     for (int i = 0; i < NF; ++i) assert_true(live(&s, i) == start[i]);
@@ -262,12 +295,12 @@ static void test_non_travelling_tensor(void **state)
 {
     (void)state;
     rank_t r;
-    make_rank(&r, 0, start);
+    make_rank(&r, 0, 1.0f, start);
     hpsgd_replica_free(&r.rep);
     r.tensors[1].travels = 0;
     r.tensors[1].offset = 0;
     r.reg.fused_floats = T1;
-    assert_int_equal(hpsgd_replica_init(&r.rep, &r.reg, 0, 0), 0);
+    assert_int_equal(hpsgd_replica_init(&r.rep, &r.reg, 0, 1.0f, 0), 0);
     step(&r, 0, 0);
     float b_before[T2];
     memcpy(b_before, r.b, sizeof b_before);
@@ -284,7 +317,8 @@ int main(void)
         cmocka_unit_test(test_init_and_overhead),  cmocka_unit_test(test_sync),
         cmocka_unit_test(test_sync_two_equals_one), cmocka_unit_test(test_average),
         cmocka_unit_test(test_hpsgd_reset),         cmocka_unit_test(test_hpsgd_eager),
-        cmocka_unit_test(test_eager_keeps_own_change), cmocka_unit_test(test_non_travelling_tensor),
+        cmocka_unit_test(test_eager_keeps_own_change), cmocka_unit_test(test_eager_lookahead),
+        cmocka_unit_test(test_non_travelling_tensor),
     };
     return cmocka_run_group_tests_name("replica", tests, NULL, NULL);
 }
