@@ -5,8 +5,8 @@
 # iterations are the ones fitted from the epochs runs' training times; the
 # report replaces its own older section of BENCHMARKS-style file and keeps
 # the rest, with the table and the chart; STUDY_APPEND adds a cell and keeps
-# the runs before it, STUDY_FIRST_RUN picks its seeds; an unknown study is a
-# one-line error.
+# the runs before it, STUDY_FIRST_RUN picks its seeds; STUDY_LR sets the
+# detector's rate in a study of its own; an unknown study is a one-line error.
 source "$(dirname "$0")/lib.sh"
 STUDY="$ROOT/scripts/study"
 export STUDY_DARKNET=$DARKNET STUDY_OUT=$WORK/out STUDY_RUNS=1 STUDY_DET_ITERS=16
@@ -51,6 +51,14 @@ check "STUDY_FIRST_RUN=2: run 2 only, with seed 2" bash -c "
     test \"\$(cut -f1,4 '$RESULTS' | tail -1)\" = \"eager-stale1-2r\$(printf '\\t')2\" &&
     grep -qx seed=2 '$WORK/out/det/eager-stale1-2r-epochs-2/study.cfg' &&
     test ! -e '$WORK/out/det/eager-stale1-2r-epochs-1'"
+
+BENCH_REPORT='' STUDY_LR=0.00075 STUDY_ONLY=sync-2r STUDY_KIND=epochs \
+    timeout 300 "$STUDY" det >"$WORK/lr.log" 2>&1 || die "STUDY_LR run failed (see $WORK/lr.log)"
+check "STUDY_LR: its own results, the cfg at that rate, the study above untouched" bash -c "
+    test \"\$(cut -f1,3 '$WORK/out/det-lr0.00075/results.tsv')\" = \"sync-2r\$(printf '\t')epochs\" &&
+    grep -qx learning_rate=0.00075 '$WORK/out/det-lr0.00075/sync-2r-epochs-1/study.cfg' &&
+    grep -qx learning_rate=0.0015 '$WORK/out/det/sync-2r-epochs-1/study.cfg' &&
+    test \$(wc -l <'$RESULTS') = 5"
 
 out=$("$STUDY" nonsense 2>&1)
 rc=$?
