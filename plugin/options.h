@@ -49,8 +49,9 @@ void hpsgd_options_defaults(hpsgd_options *o);
  * round takes about a step (make bench). Detection on 2 emulated hosts at 40
  * Mbit/s (make study WHAT=det, 3 paired seeds, lookahead=0): 2 trailed sync
  * by 2.2 points of mAP after equal epochs and 1 by 1.2, but at equal wall
- * time 2 reached 82.6 and 1 74.1 (sync 67.7). The stale part of the merged
- * change is the other ranks' share, (N-1)/N of it. */
+ * time 2 reached 82.6 and 1 74.1 (sync 67.7); on 4 emulated hosts at the
+ * cfg's rate x4, 2 gave 9.5 and 1 28.6 (6 seeds, lookahead=1). The stale
+ * part of the merged change is the other ranks' share, (N-1)/N of it. */
 #define HPSGD_MAX_STALE_AUTO (-1)
 static inline int hpsgd_max_stale_for(const hpsgd_options *o, int nranks)
 {
@@ -62,8 +63,8 @@ static inline int hpsgd_max_stale_for(const hpsgd_options *o, int nranks)
  * (BENCHMARKS.md, "The lookahead", paired seeds, after equal epochs against
  * sync): detection on 2 emulated hosts, mAP x 100, lookahead 0 / 0.5 / 1:
  * -2.2 / +0.4 / +1.2 (+1.8 in the final runs); on 4 ranks 1 gave +2.2 at
- * half the cfg's rate and -3.3 at its rate x4, near divergence (12 seeds;
- * 0: -2.2 over 6); classification within 1 point with 0 and with 1 on 2
+ * half the cfg's rate and -4.8 at its rate x4, near divergence (18 seeds;
+ * 0: -2.2 and 2: -2.5 over 6); classification within 1 point with 0 and with 1 on 2
  * and 4 ranks. At equal wall time 1 was ahead of 0 in every cell (2 ranks,
  * detection: 85.2 against 82.6; sync 67.7). */
 #define HPSGD_LOOKAHEAD_AUTO (-1.0)
