@@ -63,9 +63,9 @@ static inline int hpsgd_max_stale_for(const hpsgd_options *o, int nranks)
  * (BENCHMARKS.md, "The lookahead", paired seeds, after equal epochs against
  * sync): detection on 2 emulated hosts, mAP x 100, lookahead 0 / 0.5 / 1:
  * -2.2 / +0.4 / +1.2 (+1.8 in the final runs); on 4 ranks 1 gave +2.2 at
- * half the cfg's rate and -4.8 at its rate x4 (18 seeds;
- * 0: -2.2 and 2: -2.5 over 6); classification within 1 point with 0 and with 1 on 2
- * and 4 ranks. At equal wall time 1 was ahead of 0 in every cell (2 ranks,
+ * half the cfg's rate and -4.8 at its rate x4 (18 seeds; 0: -2.2 and 2:
+ * -2.5 over 6); classification within 1 point with 0 and with 1 on 2 and 4
+ * ranks. At equal wall time 1 was ahead of 0 in every cell (2 ranks,
  * detection: 85.2 against 82.6; sync 67.7). */
 #define HPSGD_LOOKAHEAD_AUTO (-1.0)
 static inline float hpsgd_lookahead_for(const hpsgd_options *o, int nranks)
