@@ -123,11 +123,13 @@ static void run_op(model &m, int op, int have_round, float inv, cudaStream_t s)
             hpsgd_merge_launch_cpu(r, g, c, NULL, n, have_round, inv, 1.0f);
             hpsgd_merge_launch_gpu(dr, dg, dc, NULL, n, have_round, inv, 1.0f, s);
             break;
-        case OP_LAUNCH_EAGER:
+        case OP_LAUNCH_EAGER: {
             /* The default lookahead on more than one rank, 1 (options.h), and an awkward one. */
-            hpsgd_merge_launch_cpu(r, g, c, b, n, have_round, inv, inv == 0.5f ? 1.0f : 0.75f);
-            hpsgd_merge_launch_gpu(dr, dg, dc, db, n, have_round, inv, inv == 0.5f ? 1.0f : 0.75f, s);
+            float look = inv == 0.5f ? 1.0f : 0.75f;
+            hpsgd_merge_launch_cpu(r, g, c, b, n, have_round, inv, look);
+            hpsgd_merge_launch_gpu(dr, dg, dc, db, n, have_round, inv, look, s);
             break;
+        }
         case OP_LAST:
             hpsgd_merge_last_cpu(r, g, c, NULL, n, inv);
             hpsgd_merge_last_gpu(dr, dg, dc, NULL, n, inv, s);
