@@ -20,7 +20,8 @@ const char *const hpsgd_fingerprint_names[HPSGD_FP_FIELDS] = {
     "max_batches, adam, clip; every layer's learning_rate scale)",
     "[hpsgd] mode",
     "[hpsgd] merge",
-    "[hpsgd] interval, max_stale, chunk_mb, stats, shard, verify, timeout, lr_scale, compress, hierarchical, chunks_in_flight, lookahead",
+    "[hpsgd] interval, max_stale, chunk_mb, stats, shard, verify, timeout, lr_scale, compress, hierarchical, chunks_in_flight, lookahead, "
+    "sync_warmup",
     "[hpsgd] seed",
     "tensors that travel (stats)",
 };
@@ -34,8 +35,9 @@ void hpsgd_fingerprint_make(hpsgd_fingerprint *fp, network *net, const hpsgd_reg
         uint64_t shape[2] = {(uint64_t)r->tensors[i].layer, (uint64_t)r->tensors[i].n};
         layout = hpsgd_hash(shape, sizeof shape, layout);
     }
-    double settings[12] = {o->interval, o->max_stale, o->chunk_mb, o->stats,  o->shard,            o->verify,
-                           o->timeout,  o->lr_scale,  o->compress, o->hierarchical, o->chunks_in_flight, o->lookahead};
+    double settings[13] = {o->interval, o->max_stale, o->chunk_mb,  o->stats,        o->shard,
+                           o->verify,   o->timeout,   o->lr_scale,  o->compress,     o->hierarchical,
+                           o->chunks_in_flight,       o->lookahead, o->sync_warmup};
 
     memset(fp, 0, sizeof(*fp));
     fp->v[0] = facts.layers;

@@ -169,17 +169,18 @@ static void start_training(network *net, int task, char **paths, int npaths, cha
         P.test_hang_step = hpsgd_env_long("HPSGD_TEST_HANG_STEP", 0, 0, 1L << 40);
 
     if (hpsgd_checkpoint_init(&P.ckpt, &P.reg, &P.rep, seen, per_step, backup_path)) hpsgd_fatal("out of memory");
-    hpsgd_rounds_init(&P.rounds, &P.opt, size, per_step, seen, &hpsgd_exchange_ops, &P.exchange);
+    hpsgd_rounds_init(&P.rounds, &P.opt, size, per_step, seen, P.max_iterations, &hpsgd_exchange_ops, &P.exchange);
     if (hpsgd_exchange_init(&P.exchange, &P.comm, &P.rep, &P.ckpt, &P.report, &P.rounds, P.opt.verify,
                             P.opt.compress))
         hpsgd_fatal("out of memory for the round's buffers");
     if (hpsgd_report_start(&P.report, (double)seen, rank == 0 ? P.opt.log : NULL))
         hpsgd_fatal("cannot write the log %s ([hpsgd] log= in %s): %s", P.opt.log, P.cfgfile, strerror(errno));
 
-    char mode[64];
+    char mode[96];
     if (P.opt.mode == HPSGD_MODE_HPSGD)
-        snprintf(mode, sizeof mode, "hpsgd merge=%s max_stale=%d lookahead=%g", hpsgd_merge_name(P.opt.merge),
-                 P.rounds.max_stale, (double)P.rep.lookahead);
+        snprintf(mode, sizeof mode, "hpsgd merge=%s max_stale=%d lookahead=%g sync_warmup=%zu",
+                 hpsgd_merge_name(P.opt.merge), P.rounds.max_stale, (double)P.rep.lookahead,
+                 per_step ? P.rounds.sync_until_seen / per_step : 0);
     else if (P.opt.mode == HPSGD_MODE_AVERAGE)
         snprintf(mode, sizeof mode, "average interval=%d", P.opt.interval);
     else

@@ -49,6 +49,7 @@ static const key_spec keys[] = {
     {"interval", KEY_INT, AT(interval), NULL, 1, 1000000, 0, "a round needs at least one step"},
     {"lookahead", KEY_REAL, AT(lookahead), NULL, 0, 4, 0, NULL},
     {"max_stale", KEY_INT, AT(max_stale), NULL, 0, 1000000, 0, NULL},
+    {"sync_warmup", KEY_INT, AT(sync_warmup), NULL, 0, 2147483647.0, 0, NULL},
     {"chunk_mb", KEY_REAL, AT(chunk_mb), NULL, 0.0625, 4096, 0, NULL},
     {"stats", KEY_INT, AT(stats), NULL, 0, 1, 0, NULL},
     {"seed", KEY_ULONG, AT(seed), NULL, 0, 4294967295.0, 0, NULL},
@@ -87,9 +88,10 @@ void hpsgd_options_defaults(hpsgd_options *o)
      * Reset's loss comes from its own change arriving a round late under
      * momentum at a large rate; eager keeps that change in the replica. */
     o->merge = HPSGD_MERGE_EAGER;
-    o->lookahead = HPSGD_LOOKAHEAD_AUTO; /* 1, or 0 on one rank: options.h */
+    o->lookahead = HPSGD_LOOKAHEAD_AUTO; /* 1 on 2 ranks, else 0: options.h */
     o->interval = 4;
     o->max_stale = HPSGD_MAX_STALE_AUTO; /* 2 or 1 by the ranks: options.h */
+    o->sync_warmup = HPSGD_SYNC_WARMUP_AUTO; /* a quarter of the run on more than 2 ranks: options.h */
     /* Measured on a 120 Mbit/s testbed link (make chunk-sweep, README): 1 MB
      * chunks kept the link within noise of one 35 MB chunk (106-108 vs
      * 103-113 Mbit/s) with the ring's receive buffer at chunk/N. */

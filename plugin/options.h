@@ -25,6 +25,8 @@ typedef struct hpsgd_options {
                              * HPSGD_LOOKAHEAD_AUTO: hpsgd_lookahead_for() */
     int max_stale;          /* hpsgd: local steps with a round in flight before waiting; 0 = never wait;
                              * HPSGD_MAX_STALE_AUTO: hpsgd_max_stale_for() */
+    int sync_warmup;        /* hpsgd: global iterations trained as mode=sync before the merge rule takes over;
+                             * HPSGD_SYNC_WARMUP_AUTO: hpsgd_sync_warmup_for() */
     double chunk_mb;        /* size of one reduction chunk of the fused buffer */
     int stats;              /* average batch-norm rolling statistics too */
     unsigned long seed;     /* data seed; 0 = rank 0 picks one */
@@ -58,19 +60,34 @@ static inline int hpsgd_max_stale_for(const hpsgd_options *o, int nranks)
     return o->max_stale != HPSGD_MAX_STALE_AUTO ? o->max_stale : nranks <= 2 ? 2 : 1;
 }
 
-/* lookahead's default: 1 on more than one rank, 0 on one (where no change
- * arrives late and eager is Darknet's own SGD, to rounding). Measured
- * (BENCHMARKS.md, "The lookahead", paired seeds, after equal epochs against
- * sync): detection on 2 emulated hosts, mAP x 100, lookahead 0 / 0.5 / 1:
- * -2.2 / +0.4 / +1.2 (+1.8 in the final runs); on 4 ranks 1 gave +2.2 at
- * half the cfg's rate and -4.8 at its rate x4 (18 seeds; 0: -2.2 and 2:
- * -2.5 over 6); classification within 1 point with 0 and with 1 on 2 and 4
- * ranks. At equal wall time 1 was ahead of 0 in every cell (2 ranks,
- * detection: 85.2 against 82.6; sync 67.7). */
+/* lookahead's default: 1 on 2 ranks, 0 on one (where no change arrives late
+ * and eager is Darknet's own SGD, to rounding) and on more than 2 (where
+ * max_stale is 1: each round carries one step and is merged before the
+ * next, so G + D already stands where the average will, to first order).
+ * Measured (BENCHMARKS.md, "The lookahead" and "The sync warm-up", paired
+ * seeds, after equal epochs against sync): detection on 2 emulated hosts,
+ * mAP x 100, lookahead 0 / 0.5 / 1: -2.2 / +0.4 / +1.2 (+1.8 in the final
+ * runs); on 4 ranks at the cfg's rate x4 with the sync warm-up, 1 trailed
+ * by 1.8 and 0 by 0.8 (seeds 1-6); classification within 1 point with 0
+ * and with 1 on 2 and 4 ranks. */
 #define HPSGD_LOOKAHEAD_AUTO (-1.0)
 static inline float hpsgd_lookahead_for(const hpsgd_options *o, int nranks)
 {
-    return (float)(o->lookahead != HPSGD_LOOKAHEAD_AUTO ? o->lookahead : nranks > 1 ? 1 : 0);
+    return (float)(o->lookahead != HPSGD_LOOKAHEAD_AUTO ? o->lookahead : nranks == 2 ? 1 : 0);
+}
+
+/* sync_warmup's default: on more than 2 ranks the first quarter of the run
+ * (max_batches / 4), 0 on 1 or 2. The first steps, with the largest
+ * gradients, set the size of the weights behind every batch norm, and with
+ * them the step the rest of the run takes; on 4 ranks each rank's own change
+ * is a quarter of the merged one, and the eager rule grew those weights 5-10%
+ * more than sync in the runs that trailed most. Measured (BENCHMARKS.md,
+ * "The sync warm-up"): detection on 4 emulated hosts at the cfg's rate x4,
+ * after equal epochs, 18 paired seeds: without it -4.8 against sync. */
+#define HPSGD_SYNC_WARMUP_AUTO (-1)
+static inline long hpsgd_sync_warmup_for(const hpsgd_options *o, int nranks, long max_iterations)
+{
+    return o->sync_warmup != HPSGD_SYNC_WARMUP_AUTO ? o->sync_warmup : nranks > 2 ? max_iterations / 4 : 0;
 }
 
 /* Walking Darknet's parsed sections (darknet/<fork>.c): each section's type

@@ -9,13 +9,15 @@
 #include "rounds.h"
 
 void hpsgd_rounds_init(hpsgd_rounds *r, const hpsgd_options *o, int nranks, size_t images_per_step, size_t seen,
-                       const hpsgd_round_ops *ops, void *ctx)
+                       long max_iterations, const hpsgd_round_ops *ops, void *ctx)
 {
     *r = (hpsgd_rounds){0};
     r->mode = o->mode;
     r->max_stale = hpsgd_max_stale_for(o, nranks);
     r->interval = o->interval;
     r->nranks = nranks;
+    if (o->mode == HPSGD_MODE_HPSGD)
+        r->sync_until_seen = (size_t)hpsgd_sync_warmup_for(o, nranks, max_iterations) * images_per_step;
     r->lossy = o->compress != HPSGD_COMPRESS_NONE;
     r->images_per_step = images_per_step;
     r->ops = ops;
@@ -109,6 +111,12 @@ int hpsgd_rounds_after_step(hpsgd_rounds *r, int64_t images, int stop_requested)
         blocking_round(r, stop_requested, 0);
         return 1;
     case HPSGD_MODE_HPSGD:
+        /* The warm-up (options.h): blocking rounds, which leave B = G, so
+         * the first merge point after it launches from a clean start. */
+        if (!r->in_flight && r->merged_seen < r->sync_until_seen) {
+            blocking_round(r, stop_requested, 0);
+            return 1;
+        }
         if (!r->in_flight) {
             merge_point(r, 0, stop_requested);
             return 0;

@@ -12,7 +12,8 @@
  *   average  every `interval` local steps: a blocking round;
  *   hpsgd    after every local step, if the round in flight has finished or
  *            `max_stale` local steps have passed since it launched: wait for
- *            it, merge it and launch the next; otherwise keep training.
+ *            it, merge it and launch the next; otherwise keep training. While
+ *            G holds fewer than `sync_warmup` iterations' images: as sync.
  * At the end: merge the round in flight, then one blocking round if any rank
  * still has local steps that no round carried, or always with a lossy codec
  * (the final flush, a full round: nothing stays behind on any rank).
@@ -66,6 +67,7 @@ typedef struct hpsgd_rounds {
     int max_stale;
     int interval;
     int nranks;
+    size_t sync_until_seen;     /* hpsgd: blocking rounds while G holds fewer images (sync_warmup) */
     int lossy;                  /* compress != none: the codec holds a residual until a full round */
     size_t images_per_step;     /* batch x subdivisions: what a whole local step adds to seen */
     const hpsgd_round_ops *ops;
@@ -90,8 +92,9 @@ typedef struct hpsgd_rounds {
     long rounds_hidden;         /* rounds finished before training needed them */
 } hpsgd_rounds;
 
+/* max_iterations: the cfg's max_batches, for sync_warmup's default. */
 void hpsgd_rounds_init(hpsgd_rounds *r, const hpsgd_options *o, int nranks, size_t images_per_step, size_t seen,
-                       const hpsgd_round_ops *ops, void *ctx);
+                       long max_iterations, const hpsgd_round_ops *ops, void *ctx);
 
 /* After every local step (Darknet's update). images: what the step trained
  * on (images_per_step, except a first step that Darknet shortens to reach

@@ -43,6 +43,7 @@ while IFS='|' read -r lines pattern; do
 done <<'EOF'
 mode=fastest|x.cfg:[0-9]+: \[hpsgd\] mode=fastest: unknown value; allowed: hpsgd \| sync \| average
 max_stale=-2|x.cfg:[0-9]+: \[hpsgd\] max_stale=-2: negative
+sync_warmup=x|x.cfg:[0-9]+: \[hpsgd\] sync_warmup=x: not an integer
 interval=0|x.cfg:[0-9]+: \[hpsgd\] interval=0: zero is meaningless
 chunk_mb=lots|x.cfg:[0-9]+: \[hpsgd\] chunk_mb=lots: not a number
 seed=99999999999|x.cfg:[0-9]+: \[hpsgd\] seed=99999999999: out of range

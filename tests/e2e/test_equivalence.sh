@@ -57,8 +57,8 @@ check "hpsgd merge=eager lookahead=1, 1 rank, slow rounds" crun look1 12 "mode=h
     "lookahead=1" "${SAME[@]}"
 unset HPSGD_TEST_ROUND_DELAY_US
 check "the start-up line gives lookahead=0 on 1 rank by default, and the value set" \
-    bash -c "grep -q 'merge=eager max_stale=4 lookahead=0,' '$WORK/eager1/log' &&
-             grep -q 'merge=eager max_stale=4 lookahead=1,' '$WORK/look1/log'"
+    bash -c "grep -q 'merge=eager max_stale=4 lookahead=0 sync_warmup=0,' '$WORK/eager1/log' &&
+             grep -q 'merge=eager max_stale=4 lookahead=1 sync_warmup=0,' '$WORK/look1/log'"
 pending=$(sed -n 's/.* \([0-9]*\) local steps ran while a round was pending.*/\1/p' "$WORK/eager1/log")
 check "eager: $pending local steps ran while a round was pending" test "${pending:-0}" -gt 0
 # hpsgd ends after a whole round, so compare with sync over as many steps (batch 16).
@@ -82,7 +82,8 @@ multi=$(awk -F, 'NR > 1 && $8 >= 2 { n++ } END { print n + 0 }' "$WORK/overlap2/
 check "CSV: $multi rounds had 2 or more local steps (training went on while a round was in flight)" test "$multi" -gt 0
 pending=$(sed -n 's/.* \([0-9]*\) local steps ran while a round was pending.*/\1/p' "$WORK/overlap2/log")
 check "summary: $pending local steps ran while a round was pending" test "${pending:-0}" -gt 0
-check "the start-up line gives lookahead=1 on 2 ranks by default" grep -q 'max_stale=3 lookahead=1,' "$WORK/overlap2/log"
+check "the start-up line gives lookahead=1 and no sync warm-up on 2 ranks by default" \
+    grep -q 'max_stale=3 lookahead=1 sync_warmup=0,' "$WORK/overlap2/log"
 check "CSV: the header has every column" \
     test "$(head -1 "$WORK/overlap2/log.csv")" = \
     "iteration,wall_s,loss,avg_loss,learning_rate,images,round,local_steps,allreduce_ms,wait_ms,images_per_s"

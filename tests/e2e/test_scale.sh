@@ -50,6 +50,8 @@ finished() {
 check "8 hosts x 1 rank, mode=hpsgd, verify=1: exits 0" tb hosts8 1 8 48 "mode=hpsgd" "verify=1" "timeout=120"
 check "... on 8 hosts" grep -q "hpsgd: 8 ranks on 8 hosts" "$WORK/hosts8/log"
 check "... final model identical on all 8 ranks, and saved" finished hosts8 8
+check "... with the defaults of more than 2 ranks: lookahead 0, a sync warm-up of a quarter of the run" \
+    grep -q "mode=hpsgd merge=eager max_stale=1 lookahead=0 sync_warmup=12," "$WORK/hosts8/log"
 
 # --- 2 hosts x 2 ranks: 4 ranks x 4T == 1 rank x T --------------------------
 mkdir -p "$WORK/one/backup"
@@ -73,6 +75,13 @@ check "... ran the flat ring with 16 chunks in flight" grep -q "hierarchical=0, 
 check "... final model identical on all 4 ranks" finished pipe 4
 check "4 ranks x 4T (flat ring, 16 chunks in flight) leave the same tensor bytes as 1 rank x T" \
     "$WCMP" "$(final one)" "$(final pipe)"
+
+# A warm-up as long as the run is sync: mode=hpsgd gives sync's bytes.
+check "hpsgd with sync_warmup=24, 2 hosts x 2 ranks, 4T=24 global iterations" \
+    tb warm 2 4 24 "mode=hpsgd" "sync_warmup=24" "hierarchical=0" "${SAME[@]}"
+check "... final model identical on all 4 ranks" finished warm 4
+check "4 ranks x 4T (hpsgd, all of it the sync warm-up) leave the same tensor bytes as 1 rank x T" \
+    "$WCMP" "$(final one)" "$(final warm)"
 
 # --- 16-bit changes through the node level ------------------------------------
 check "average, compress=fp16, 2 hosts x 2 ranks, hierarchical=1, verify=1" \

@@ -77,7 +77,8 @@ static void test_defaults(void **state)
     assert_true(o.lookahead == HPSGD_LOOKAHEAD_AUTO);
     assert_true(hpsgd_lookahead_for(&o, 1) == 0);
     assert_true(hpsgd_lookahead_for(&o, 2) == 1);
-    assert_true(hpsgd_lookahead_for(&o, 64) == 1);
+    assert_true(hpsgd_lookahead_for(&o, 3) == 0);
+    assert_true(hpsgd_lookahead_for(&o, 64) == 0);
     o.lookahead = 0.5;
     assert_true(hpsgd_lookahead_for(&o, 1) == 0.5f);
     assert_true(hpsgd_lookahead_for(&o, 4) == 0.5f);
@@ -90,6 +91,16 @@ static void test_defaults(void **state)
     assert_int_equal(hpsgd_max_stale_for(&o, 64), 0);
     o.max_stale = 5;
     assert_int_equal(hpsgd_max_stale_for(&o, 2), 5);
+    assert_int_equal(o.sync_warmup, HPSGD_SYNC_WARMUP_AUTO);
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 1, 400), 0);
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 2, 400), 0);
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 3, 400), 100);
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 64, 403), 100);
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 64, 0), 0);
+    o.sync_warmup = 0;
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 64, 400), 0);
+    o.sync_warmup = 7;
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 2, 400), 7);
     assert_true(o.chunk_mb == 1);
     assert_int_equal(o.stats, 1);
     assert_int_equal(o.seed, 0);
@@ -112,7 +123,7 @@ static void test_every_key(void **state)
     char err[512];
     int rc = parse_body("mode=average\nmerge=eager\ninterval=7\nmax_stale=0\nchunk_mb=0.5\nstats=0\nseed=4294967295\n"
                         "shard=none\nverify=3\ntimeout=2.5\nlog=build/x.csv\nlr_scale=sqrt\nloader_threads=3\nprint=all\n"
-                        "compress=fp16\nhierarchical=1\nchunks_in_flight=16\nlookahead=0.75",
+                        "compress=fp16\nhierarchical=1\nchunks_in_flight=16\nlookahead=0.75\nsync_warmup=300",
                         &o, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(o.present, 1);
@@ -185,6 +196,7 @@ static const bad_case bad_cases[] = {
     {"interval=4x", {"interval=4x: not an integer", NULL}},
     {"max_stale=-1", {"max_stale=-1: negative", "from 0 to 1000000", NULL}},
     {"max_stale=1e3", {"max_stale=1e3: not an integer", NULL}},
+    {"sync_warmup=-5", {"sync_warmup=-5: negative", NULL}},
     {"chunk_mb=0", {"chunk_mb=0: zero is meaningless here", NULL}},
     {"chunk_mb=0.01", {"chunk_mb=0.01: too small", "from 0.0625 and at most 4096", NULL}},
     {"chunk_mb=5000", {"chunk_mb=5000: too large", NULL}},

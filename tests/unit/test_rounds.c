@@ -213,6 +213,7 @@ typedef struct {
     int stop_rank;      /* -1: nobody asks to stop */
     long stop_step;
     int lossy;          /* compress=fp16: the fake codec loses precision until the flush */
+    int sync_warmup;    /* hpsgd: global iterations as sync first */
 } scenario;
 
 static world W;
@@ -229,7 +230,8 @@ static void run(const scenario *s)
     seen0 = s->seen0;
     hpsgd_options o = {.mode = s->mode, .merge = s->eager ? HPSGD_MERGE_EAGER : HPSGD_MERGE_RESET,
                        .max_stale = s->max_stale, .interval = s->interval,
-                       .compress = s->lossy ? HPSGD_COMPRESS_FP16 : HPSGD_COMPRESS_NONE};
+                       .compress = s->lossy ? HPSGD_COMPRESS_FP16 : HPSGD_COMPRESS_NONE,
+                       .sync_warmup = s->sync_warmup};
     pthread_t threads[MAXR];
     for (int r = 0; r < s->n; ++r) {
         rank_t *me = &W.ranks[r];
@@ -238,7 +240,7 @@ static void run(const scenario *s)
         me->eager = s->eager;
         me->stop_at_step = r == s->stop_rank ? s->stop_step : 0;
         me->lossy = s->lossy;
-        hpsgd_rounds_init(&me->rounds, &o, s->n, IPS, s->seen0, &fake_ops, me);
+        hpsgd_rounds_init(&me->rounds, &o, s->n, IPS, s->seen0, s->iterations, &fake_ops, me);
         pthread_create(&threads[r], NULL, train, me);
     }
     for (int r = 0; r < s->n; ++r) pthread_join(threads[r], NULL);
@@ -348,6 +350,46 @@ static void test_hpsgd_early(void **state)
         scenario s = {.mode = HPSGD_MODE_HPSGD, .max_stale = 2, .n = n, .lag = 0, .iterations = 30, .stop_rank = -1};
         run(&s); /* timing decides the overlap here: the invariants in run() are the test */
     }
+}
+
+/* sync_warmup: blocking rounds, one per step, until G holds that many global
+ * iterations; then the hpsgd rule, from a clean start (the first merge point
+ * launches only); a resumed run past the warm-up has none. */
+static void test_hpsgd_sync_warmup(void **state)
+{
+    (void)state;
+    for (int eager = 0; eager <= 1; ++eager)
+        for (int n = 1; n <= 4; ++n) {
+            /* 12n iterations of warm-up are 12 steps of every rank. */
+            scenario s = {.mode = HPSGD_MODE_HPSGD, .eager = eager, .max_stale = 1, .n = n, .lag = 5,
+                          .iterations = 40 * n, .stop_rank = -1, .sync_warmup = 12 * n};
+            run(&s);
+            for (int r = 0; r < n; ++r) {
+                const rank_t *me = &W.ranks[r];
+                assert_int_equal(me->model_ops[HPSGD_MODEL_DIFF], 12);
+                assert_int_equal(me->model_ops[HPSGD_MODEL_MERGE], 12);
+                assert_int_equal(me->seen_at_merge[12], (size_t)12 * n * IPS);
+                /* After it, one step a round (max_stale 1, rounds late): 28 steps, 28 launches. */
+                assert_int_equal(me->model_ops[HPSGD_MODEL_LAUNCH], 28);
+                assert_int_equal(me->steps, 40);
+                assert_int_equal(me->rounds.steps_overlapped, 0);
+            }
+            scenario resumed = s;
+            resumed.seen0 = (size_t)12 * n * IPS;
+            run(&resumed);
+            assert_int_equal(W.ranks[0].model_ops[HPSGD_MODEL_DIFF], 0);
+            assert_int_equal(W.ranks[0].model_ops[HPSGD_MODEL_LAUNCH], 28);
+        }
+    /* The default: a quarter of max_batches on more than 2 ranks, none on 1 or 2. */
+    hpsgd_options o = {.mode = HPSGD_MODE_HPSGD, .sync_warmup = HPSGD_SYNC_WARMUP_AUTO};
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 2, 1000), 0);
+    assert_int_equal(hpsgd_sync_warmup_for(&o, 4, 1000), 250);
+    hpsgd_rounds x;
+    hpsgd_rounds_init(&x, &o, 4, IPS, 0, 1000, &fake_ops, NULL);
+    assert_int_equal(x.sync_until_seen, (size_t)250 * IPS);
+    o.mode = HPSGD_MODE_SYNC;
+    hpsgd_rounds_init(&x, &o, 4, IPS, 0, 1000, &fake_ops, NULL);
+    assert_int_equal(x.sync_until_seen, 0);
 }
 
 /* max_stale=0 never waits: the rank trains on until the round has finished. */
@@ -466,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_sync),
         cmocka_unit_test(test_average),
         cmocka_unit_test(test_hpsgd_max_stale_late),
+        cmocka_unit_test(test_hpsgd_sync_warmup),
         cmocka_unit_test(test_hpsgd_early),
         cmocka_unit_test(test_hpsgd_never_wait),
         cmocka_unit_test(test_stop_rides_a_round),
