@@ -79,11 +79,13 @@ static inline float hpsgd_lookahead_for(const hpsgd_options *o, int nranks)
 /* sync_warmup's default: on more than 2 ranks the first quarter of the run
  * (max_batches / 4), 0 on 1 or 2. The first steps, with the largest
  * gradients, set the size of the weights behind every batch norm, and with
- * them the step the rest of the run takes; on 4 ranks each rank's own change
- * is a quarter of the merged one, and the eager rule grew those weights 5-10%
- * more than sync in the runs that trailed most. Measured (BENCHMARKS.md,
+ * it the effective step of the rest of the run; on 4 ranks the eager rule
+ * alone ended them 0.81-1.09x sync's size (5-7% larger in the seeds that
+ * trailed most), after the warm-up 1.000-1.002x. Measured (BENCHMARKS.md,
  * "The sync warm-up"): detection on 4 emulated hosts at the cfg's rate x4,
- * after equal epochs, 18 paired seeds: without it -4.8 against sync. */
+ * after equal epochs, 18 paired seeds against sync: -0.37 with it, -4.8
+ * without; Darknet's burn-in alone (100 of 2200 iterations) was not enough.
+ * On 2 ranks the eager rule alone is within 1 point of sync. */
 #define HPSGD_SYNC_WARMUP_AUTO (-1)
 static inline long hpsgd_sync_warmup_for(const hpsgd_options *o, int nranks, long max_iterations)
 {
