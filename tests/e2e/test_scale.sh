@@ -76,12 +76,18 @@ check "... final model identical on all 4 ranks" finished pipe 4
 check "4 ranks x 4T (flat ring, 16 chunks in flight) leave the same tensor bytes as 1 rank x T" \
     "$WCMP" "$(final one)" "$(final pipe)"
 
-# A warm-up as long as the run is sync: mode=hpsgd gives sync's bytes.
-check "hpsgd with sync_warmup=24, 2 hosts x 2 ranks, 4T=24 global iterations" \
-    tb warm 2 4 24 "mode=hpsgd" "sync_warmup=24" "hierarchical=0" "${SAME[@]}"
+# A warm-up as long as the run is sync: mode=hpsgd gives sync's bytes. With
+# lookahead=1, as without the warm-up they differ (every rank reads the same
+# images here, so eager with lookahead 0 would follow sync's bytes anyway).
+check "hpsgd with sync_warmup=24 lookahead=1, 2 hosts x 2 ranks, 4T=24 global iterations" \
+    tb warm 2 4 24 "mode=hpsgd" "sync_warmup=24" "lookahead=1" "hierarchical=0" "${SAME[@]}"
+check "... printed the warm-up" grep -q "lookahead=1 sync_warmup=24," "$WORK/warm/log"
 check "... final model identical on all 4 ranks" finished warm 4
 check "4 ranks x 4T (hpsgd, all of it the sync warm-up) leave the same tensor bytes as 1 rank x T" \
     "$WCMP" "$(final one)" "$(final warm)"
+check "the same without the warm-up" \
+    tb nowarm 2 4 24 "mode=hpsgd" "sync_warmup=0" "lookahead=1" "hierarchical=0" "${SAME[@]}"
+check "... does not (the key reaches the rounds)" bash -c "! '$WCMP' '$(final one)' '$(final nowarm)'"
 
 # --- 16-bit changes through the node level ------------------------------------
 check "average, compress=fp16, 2 hosts x 2 ranks, hierarchical=1, verify=1" \
