@@ -124,7 +124,7 @@ static void run_op(model &m, int op, int have_round, float inv, cudaStream_t s)
             hpsgd_merge_launch_gpu(dr, dg, dc, NULL, n, have_round, inv, 1.0f, s);
             break;
         case OP_LAUNCH_EAGER: {
-            /* The default lookahead on more than one rank, 1 (options.h), and an awkward one. */
+            /* The default lookahead on 2 ranks, 1 (options.h), and an awkward one. */
             float look = inv == 0.5f ? 1.0f : 0.75f;
             hpsgd_merge_launch_cpu(r, g, c, b, n, have_round, inv, look);
             hpsgd_merge_launch_gpu(dr, dg, dc, db, n, have_round, inv, look, s);
