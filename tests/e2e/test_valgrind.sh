@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Valgrind memcheck on a short training run with the plugin: 1 rank, and 2
-# ranks under mpirun. No invalid access or use of uninitialised memory
+# and 4 ranks under mpirun. No invalid access or use of uninitialised memory
 # anywhere, and no definite leak but those Open MPI and Darknet make on
 # purpose (tests/valgrind.supp, Open MPI's own suppressions).
 source "$(dirname "$0")/lib.sh"
@@ -28,4 +28,14 @@ RUN_LIMIT=300 run_np 2 "$WORK/two.log" "${VG[@]}" "$DARKNET" detector train "$WO
 check "2 ranks under valgrind: no memory error, no unexpected leak" test $? = 0
 check "2 ranks: the run finished" test -s "$WORK/backup2/vg_final.weights"
 grep -E "ERROR SUMMARY" "$WORK/two.log" | sed 's/^/# /'
+
+# 4 ranks: the sync warm-up (the first 4 global iterations, one step of
+# each rank) and then the eager rule, in one run.
+cfg_with "$ROOT/tests/cfg/tiny-det.cfg" "$WORK/vg4.cfg" 8 "mode=hpsgd" "sync_warmup=4" "verify=1" "timeout=120"
+data_file "$WORK/data/detect.data" "$WORK/backup4" "$WORK/four.data"
+RUN_LIMIT=300 run_np 4 "$WORK/four.log" "${VG[@]}" "$DARKNET" detector train "$WORK/four.data" "$WORK/vg4.cfg"
+check "4 ranks, sync warm-up then eager, under valgrind: no memory error, no unexpected leak" test $? = 0
+check "4 ranks: the run finished" test -s "$WORK/backup4/vg4_final.weights"
+check "4 ranks: the warm-up was on" grep -q "sync_warmup=4," "$WORK/four.log"
+grep -E "ERROR SUMMARY" "$WORK/four.log" | sed 's/^/# /'
 finish
